@@ -1,0 +1,145 @@
+//! Where a lesson listens or connects: the `--host`/`--port` flags, a TCP
+//! listener set up the way a real server sets one up, the `listening on`
+//! announcement, and a client connect that tries every resolved address.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::narrate;
+
+/// `--host` and `--port`, flattened into a lesson's subcommand with that
+/// lesson's own default port: `#[command(flatten)] endpoint: Endpoint<7000>`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Endpoint<const DEFAULT_PORT: u16> {
+    /// Host name or IP address to listen on (server) or connect to (client).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port number; 0 asks the kernel for any free port.
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+}
+
+impl<const DEFAULT_PORT: u16> Endpoint<DEFAULT_PORT> {
+    /// Every address `host:port` resolves to, in the resolver's order.
+    pub fn resolve(&self) -> Result<Vec<SocketAddr>> {
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .with_context(|| format!("resolving {}:{}", self.host, self.port))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(anyhow!("{} has no addresses", self.host));
+        }
+        Ok(addrs)
+    }
+}
+
+/// Marks a bind failure so [`crate::report`] can name the port in its hint.
+#[derive(Debug)]
+pub struct BindFailed(pub SocketAddr);
+
+impl std::fmt::Display for BindFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot bind {}", self.0)
+    }
+}
+
+/// `AF_INET` or `AF_INET6`, as `--trace` and the textbooks spell it.
+pub fn family_name(addr: &SocketAddr) -> &'static str {
+    if addr.is_ipv4() {
+        "AF_INET"
+    } else {
+        "AF_INET6"
+    }
+}
+
+/// socket, setsockopt, bind, listen: a TCP listener built step by step with
+/// socket2, because `TcpListener::bind` hides the options a server needs.
+pub fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<TcpListener> {
+    narrate!("socket({}, SOCK_STREAM)", family_name(&addr));
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .with_context(|| format!("creating a TCP socket for {addr}"))?;
+    // Without SO_REUSEADDR a restarted server cannot bind its port while the
+    // previous run's connections linger in TIME_WAIT (up to a minute or two).
+    socket
+        .set_reuse_address(true)
+        .context("setting SO_REUSEADDR")?;
+    narrate!("setsockopt(SO_REUSEADDR, 1)");
+    if addr.is_ipv6() {
+        // The default differs between systems (Linux: dual-stack, BSDs:
+        // v6 only); say it outright so `--host ::1` means exactly IPv6.
+        socket.set_only_v6(true).context("setting IPV6_V6ONLY")?;
+        narrate!("setsockopt(IPV6_V6ONLY, 1)");
+    }
+    narrate!("bind({addr})");
+    socket
+        .bind(&addr.into())
+        .map_err(|e| anyhow::Error::new(e).context(BindFailed(addr)))?;
+    // The backlog bounds connections the kernel has completed but we have
+    // not accepted yet; past it new clients wait in SYN retries.
+    narrate!("listen(backlog={backlog})");
+    socket
+        .listen(backlog)
+        .with_context(|| format!("listening on {addr}"))?;
+    Ok(socket.into())
+}
+
+/// Prints the contract's first stdout line, `listening on ADDR`, flushed at
+/// once: scripts and tests block on it to learn the port.
+pub fn announce(local: SocketAddr) -> Result<()> {
+    warn_if_exposed(local);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {local}").context("writing to stdout")?;
+    out.flush().context("flushing stdout")
+}
+
+/// A lesson server is a toy: say so loudly when it is reachable from outside.
+fn warn_if_exposed(local: SocketAddr) {
+    let ip = local.ip();
+    if ip.is_unspecified() {
+        eprintln!("warning: bound to {ip}: every interface, reachable from other machines");
+    } else if !ip.is_loopback() {
+        eprintln!("warning: bound to {ip}, which is not loopback: other machines may connect");
+    }
+}
+
+/// The address to dial to reach a listener bound at `local`: a wildcard
+/// (0.0.0.0 or ::) is not dialable everywhere, so use loopback instead.
+pub fn dialable(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+        ip => ip,
+    };
+    SocketAddr::new(ip, local.port())
+}
+
+/// Connects to the first address of `host:port` that answers, trying them in
+/// the resolver's order (`localhost` may give ::1 and 127.0.0.1): the
+/// classic "try the first, then the rest". Each try gives up after `timeout`.
+pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
+    let addrs = Endpoint::<0> {
+        host: host.to_string(),
+        port,
+    }
+    .resolve()?;
+    let mut last_error = None;
+    for addr in addrs {
+        narrate!("socket({}, SOCK_STREAM)", family_name(&addr));
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => {
+                let local = stream.local_addr().context("reading local address")?;
+                narrate!("connect({addr}) -> from {local}");
+                return Ok(stream);
+            }
+            Err(e) => {
+                narrate!("connect({addr}) -> {e}");
+                last_error = Some(anyhow::Error::new(e).context(format!("connecting to {addr}")));
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| anyhow!("{host} has no addresses")))
+}

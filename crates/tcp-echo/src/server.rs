@@ -1,0 +1,182 @@
+//! The echo server: accept one client, echo its bytes until it half-closes,
+//! close, accept the next. One client at a time, on purpose: while one
+//! client is connected, the next waits in the kernel's accept queue.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use common::endpoint::{Endpoint, announce, listen_tcp};
+use common::narrate;
+use common::stop::Stop;
+
+/// How often a blocked read or write wakes up to check for Ctrl-C.
+const POLL: Duration = Duration::from_millis(100);
+
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    endpoint: Endpoint<7000>,
+    /// Drop a client that sends nothing (or reads nothing) for this long;
+    /// a one-client-at-a-time server is otherwise frozen by one idle client.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    idle_timeout: u64,
+}
+
+/// What one connection did, for its log line and the final summary.
+struct Served {
+    bytes: u64,
+}
+
+pub fn run(args: &ServerArgs) -> Result<()> {
+    let stop = Stop::from_signals()?;
+    let addr = args.endpoint.resolve()?[0];
+    let listener = listen_tcp(addr, 128)?;
+    let local = listener
+        .local_addr()
+        .context("reading the listener's address")?;
+    // accept() ignores our stop flag; a self-connect on stop wakes it.
+    stop.wake_accept_on_stop(local);
+    announce(local)?;
+    let idle = Duration::from_secs(args.idle_timeout);
+
+    let (mut clients, mut bytes) = (0u64, 0u64);
+    while let Some((stream, peer)) = accept(&listener, &stop)? {
+        eprintln!("{peer}: connected");
+        clients += 1;
+        match serve(stream, peer, idle, &stop) {
+            Ok(served) => {
+                bytes += served.bytes;
+                eprintln!("{peer}: echoed {} bytes, closed", served.bytes);
+            }
+            // A reset, a vanished or stuck client ends its connection only;
+            // the server logs why and goes back to accept().
+            Err(e) => eprintln!("{peer}: connection ended: {e:#}"),
+        }
+    }
+    eprintln!("stopped: served {clients} clients, echoed {bytes} bytes");
+    Ok(())
+}
+
+/// Waits for the next client; `None` once a stop has been asked for.
+fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<(TcpStream, SocketAddr)>> {
+    loop {
+        if stop.is_stopped() {
+            return Ok(None);
+        }
+        match listener.accept() {
+            // The connection that woke us may be our own stop poke: check first.
+            Ok(_) if stop.is_stopped() => return Ok(None),
+            Ok((stream, peer)) => {
+                narrate!("accept() -> {peer}");
+                return Ok(Some((stream, peer)));
+            }
+            // A signal interrupted the system call: just call it again.
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            // The client gave up between its SYN and our accept: not our problem.
+            Err(e) if e.kind() == ErrorKind::ConnectionAborted => {
+                eprintln!("accept: a client left before it was accepted: {e}");
+            }
+            // Out of file descriptors (EMFILE/ENFILE) and the like: retrying at
+            // once would spin at 100% CPU, so back off and let clients leave.
+            Err(e) => {
+                eprintln!("accept failed: {e}; retrying in 100 ms");
+                stop.wait_timeout(POLL);
+            }
+        }
+    }
+}
+
+/// Echoes until the client half-closes, then closes our side too.
+fn serve(mut stream: TcpStream, peer: SocketAddr, idle: Duration, stop: &Stop) -> Result<Served> {
+    // Each echo is a small write the client is waiting for. Nagle's algorithm
+    // would hold a small write back until the previous one is ACKed, and with
+    // the client's delayed ACKs that costs up to 40 ms per round trip.
+    stream.set_nodelay(true).context("setting TCP_NODELAY")?;
+    // Timeouts turn "blocked forever" into "wake up and check": every POLL we
+    // look at the stop flag and at how long the client has been silent.
+    stream
+        .set_read_timeout(Some(POLL))
+        .context("setting a read timeout")?;
+    stream
+        .set_write_timeout(Some(POLL))
+        .context("setting a write timeout")?;
+
+    // 64 KiB: big enough to move a bulk stream in few syscalls, small enough
+    // for the stack. The read size does not have to match the client's writes:
+    // TCP is a byte stream and may split or join them as it likes.
+    let mut buf = [0u8; 64 * 1024];
+    let mut served = Served { bytes: 0 };
+    let mut last_activity = Instant::now();
+    loop {
+        match stream.read(&mut buf) {
+            // 0 bytes means EOF: the client called shutdown(Write) or close().
+            Ok(0) => {
+                narrate!("recv() -> 0 bytes (EOF: {peer} is done sending)");
+                break;
+            }
+            Ok(n) => {
+                narrate!("recv() -> {n} bytes");
+                send_all(&mut stream, &buf[..n], idle, stop)?;
+                served.bytes += n as u64;
+                last_activity = Instant::now();
+            }
+            // Our read timeout fired (Unix says WouldBlock, Windows TimedOut):
+            // nothing arrived in POLL. Time to check the flag and the clock.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if stop.is_stopped() {
+                    bail!("server stopping");
+                }
+                if last_activity.elapsed() >= idle {
+                    bail!("idle for {} s (--idle-timeout)", idle.as_secs());
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            // ConnectionReset and friends: the client vanished mid-stream.
+            Err(e) => return Err(e).context("reading from the client"),
+        }
+    }
+    // Half-close our side: the client's read sees EOF after the last echo.
+    narrate!("shutdown(Write)");
+    match stream.shutdown(Shutdown::Write) {
+        // The client may already be fully gone; its data was all echoed.
+        Err(e) if e.kind() == ErrorKind::NotConnected => {}
+        other => other.context("shutting down the write side")?,
+    }
+    narrate!("close()");
+    Ok(served)
+}
+
+/// Beej's `sendall`: `write` may take fewer bytes than offered (the socket's
+/// send buffer is full because the client reads slowly), so loop until all
+/// are sent. The write timeout lets us notice Ctrl-C, and a client that has
+/// read nothing for `idle` is dropped instead of pinning the server forever.
+fn send_all(stream: &mut TcpStream, mut data: &[u8], idle: Duration, stop: &Stop) -> Result<()> {
+    let mut last_progress = Instant::now();
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(0) => bail!("the client stopped accepting data"),
+            Ok(n) => {
+                narrate!("send() -> {n} bytes");
+                data = &data[n..];
+                last_progress = Instant::now();
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if stop.is_stopped() {
+                    bail!("server stopping with {} bytes unsent", data.len());
+                }
+                if last_progress.elapsed() >= idle {
+                    bail!(
+                        "client read nothing for {} s (--idle-timeout)",
+                        idle.as_secs()
+                    );
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            // BrokenPipe / ConnectionReset: the client closed while we wrote.
+            Err(e) => return Err(e).context("writing to the client"),
+        }
+    }
+    Ok(())
+}
