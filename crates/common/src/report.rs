@@ -37,7 +37,7 @@ pub fn hint(lesson: &str, error: &anyhow::Error) -> Option<String> {
              another --port (0 picks a free one)"
         ),
         (ErrorKind::PermissionDenied, Some(port)) if port < 1024 => {
-            format!("ports below 1024 need root; pass a --port of 1024 or more")
+            "ports below 1024 need root; pass a --port of 1024 or more".to_string()
         }
         (ErrorKind::AddrNotAvailable, Some(_)) => {
             "that address belongs to no interface here; try --host 127.0.0.1".to_string()
