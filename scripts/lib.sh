@@ -11,10 +11,10 @@
 
 set -u
 
-# BIN, PY and PYDIR are for the scenarios that source this file.
-# shellcheck disable=SC2034
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$ROOT/target/debug}
+# PY (the Python peers' interpreter) is for the scenarios that source this.
+# shellcheck disable=SC2034
 PY=${PYTHON:-python3}
 PYDIR=$ROOT/scripts/python
 MODE=${1:-test}
