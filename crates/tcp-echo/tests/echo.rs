@@ -1,0 +1,277 @@
+//! Integration tests: the real `tcp-echo` binary, on port 0, against raw
+//! std sockets and against its own client.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::thread;
+use std::time::Duration;
+
+use test_support::{Server, run, stderr, stdout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tcp-echo");
+
+fn server(extra: &[&str]) -> Server {
+    let mut args = vec!["server", "--port", "0"];
+    args.extend_from_slice(extra);
+    Server::start(BIN, &args)
+}
+
+#[test]
+fn client_prints_each_message_echoed_on_its_own_line() {
+    let server = server(&[]);
+    let port = server.addr().port().to_string();
+    let out = run(
+        BIN,
+        &["client", "--port", &port, "hello", "two words", "ünïcode"],
+        b"",
+    );
+    assert!(out.status.success(), "client failed: {}", stderr(&out));
+    assert_eq!(stdout(&out), "hello\ntwo words\nünïcode\n");
+}
+
+#[test]
+fn client_echoes_stdin_line_by_line() {
+    let server = server(&[]);
+    let port = server.addr().port().to_string();
+    let out = run(
+        BIN,
+        &["client", "--port", &port],
+        b"first\nsecond\nno newline at end",
+    );
+    assert!(out.status.success(), "client failed: {}", stderr(&out));
+    assert_eq!(stdout(&out), "first\nsecond\nno newline at end\n");
+}
+
+#[test]
+fn two_megabytes_of_binary_come_back_verbatim_while_reading_concurrently() {
+    let server = server(&[]);
+    let stream = server.connect();
+    // Every byte value, in an order that no chunking can fake.
+    let data: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut writer = stream.try_clone().unwrap();
+    let to_send = data.clone();
+    // Written on another thread: 2 MB is far more than the socket buffers
+    // hold, so writing it all before reading would deadlock.
+    let sender = thread::spawn(move || {
+        writer.write_all(&to_send).unwrap();
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut echoed = Vec::new();
+    (&stream).read_to_end(&mut echoed).unwrap();
+    sender.join().unwrap();
+    assert_eq!(echoed.len(), data.len());
+    assert!(echoed == data, "echo differs from the data sent");
+}
+
+#[test]
+fn client_streams_and_verifies_bytes() {
+    let server = server(&[]);
+    let port = server.addr().port().to_string();
+    let out = run(BIN, &["client", "--port", &port, "--bytes", "2000000"], b"");
+    assert!(out.status.success(), "client failed: {}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("echoed 2000000 bytes in "),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn server_closes_after_the_clients_half_close() {
+    let server = server(&[]);
+    let mut stream = server.connect();
+    stream.write_all(b"last words").unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    // read_to_end returns only once the server has closed its side: it
+    // fails with a timeout (5 s) if the server kept the connection open.
+    let mut echoed = Vec::new();
+    stream.read_to_end(&mut echoed).unwrap();
+    assert_eq!(echoed, b"last words");
+    server.wait_stderr("echoed 10 bytes, closed");
+}
+
+#[test]
+fn one_client_at_a_time_the_next_waits_then_is_served() {
+    let server = server(&[]);
+    let mut first = server.connect();
+    first.write_all(b"1").unwrap();
+    let mut byte = [0u8; 1];
+    first.read_exact(&mut byte).unwrap();
+    // The second connection completes (the kernel's backlog accepts it) but
+    // the server is busy with the first, so no echo comes back yet.
+    let mut second = server.connect();
+    second
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    second.write_all(b"2").unwrap();
+    let waited = second.read(&mut byte).unwrap_err();
+    assert!(matches!(
+        waited.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ));
+    drop(first);
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    second.read_exact(&mut byte).unwrap();
+    assert_eq!(&byte, b"2");
+}
+
+#[test]
+fn a_reset_ends_only_that_connection() {
+    let server = server(&[]);
+    let stream = server.connect();
+    let mut socket = socket2::Socket::from(stream);
+    socket.write_all(b"half a thought").unwrap();
+    // SO_LINGER 0: close() sends RST instead of FIN, as a crashed peer would.
+    socket.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(socket);
+    server.wait_stderr("connection ended");
+    let port = server.addr().port().to_string();
+    let out = run(BIN, &["client", "--port", &port, "still serving"], b"");
+    assert_eq!(stdout(&out), "still serving\n");
+}
+
+#[test]
+fn an_idle_client_is_dropped_after_the_idle_timeout() {
+    let server = server(&["--idle-timeout", "1"]);
+    let mut stream = server.connect();
+    let mut buf = [0u8; 1];
+    // EOF (0 bytes) within the 5 s read timeout: the server let us go.
+    assert_eq!(stream.read(&mut buf).unwrap(), 0);
+    server.wait_stderr("idle for 1 s");
+}
+
+fn signal_stops_server_promptly_with_an_idle_client(signal: i32) {
+    let mut server = server(&[]);
+    let _idle = server.connect();
+    server.wait_stderr("connected");
+    let (status, took) = server.stop_with(signal);
+    assert!(status.success(), "exit status {status}");
+    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+    server.wait_stderr("stopped: served 1 clients");
+}
+
+#[test]
+fn sigint_stops_the_server_with_exit_0_while_a_client_is_idle() {
+    signal_stops_server_promptly_with_an_idle_client(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_stops_the_server_with_exit_0_while_a_client_is_idle() {
+    signal_stops_server_promptly_with_an_idle_client(libc::SIGTERM);
+}
+
+#[test]
+fn sigint_wakes_a_server_blocked_in_accept() {
+    let mut server = server(&[]);
+    let (status, took) = server.stop_with(libc::SIGINT);
+    assert!(status.success(), "exit status {status}");
+    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+}
+
+#[test]
+fn connection_refused_exits_1_with_a_hint() {
+    // A port that was free a moment ago, and nobody listens on now.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let out = run(BIN, &["client", "--port", &port, "hello"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: connecting to 127.0.0.1:"), "{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(
+        err.contains(
+            "hint: is the server running? start it with `cargo run -p tcp-echo -- server`"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn address_in_use_exits_1_naming_the_port() {
+    let first = server(&[]);
+    let port = first.addr().port().to_string();
+    let out = run(BIN, &["server", "--port", &port], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("error: cannot bind 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("hint: port {port} is taken")),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).is_empty(),
+        "announced despite failing: {}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_bad_port_is_a_usage_error() {
+    for bad in ["70000", "-1", "http"] {
+        let out = run(BIN, &["server", "--port", bad], b"");
+        assert_eq!(out.status.code(), Some(2), "--port {bad}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn trace_narrates_bind_listen_accept_and_the_data() {
+    let server = server(&["--trace"]);
+    let port = server.addr().port();
+    let out = run(
+        BIN,
+        &["client", "--trace", "--port", &port.to_string(), "hi"],
+        b"",
+    );
+    assert!(out.status.success());
+    for step in [
+        "trace: socket(AF_INET, SOCK_STREAM)",
+        &format!("trace: bind(127.0.0.1:0)"),
+        "trace: listen(backlog=128)",
+        "trace: accept() -> 127.0.0.1:",
+        "trace: recv() -> 2 bytes",
+        "trace: shutdown(Write)",
+    ] {
+        server.wait_stderr(step);
+    }
+    let client_trace = stderr(&out);
+    assert!(
+        client_trace.contains(&format!(
+            "trace: connect(127.0.0.1:{port}) -> from 127.0.0.1:"
+        )),
+        "{client_trace}"
+    );
+    assert!(
+        client_trace.contains("trace: shutdown(Write)"),
+        "{client_trace}"
+    );
+}
+
+#[test]
+fn ipv6_loopback_works_when_available() {
+    // Skip only where the machine has no IPv6 loopback at all.
+    if TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; nothing to test");
+        return;
+    }
+    let server = Server::start(BIN, &["server", "--host", "::1", "--port", "0"]);
+    assert!(server.addr().is_ipv6());
+    let port = server.addr().port().to_string();
+    let out = run(
+        BIN,
+        &["client", "--host", "::1", "--port", &port, "over v6"],
+        b"",
+    );
+    assert_eq!(stdout(&out), "over v6\n");
+}
