@@ -26,15 +26,18 @@ pub struct Endpoint<const DEFAULT_PORT: u16> {
 impl<const DEFAULT_PORT: u16> Endpoint<DEFAULT_PORT> {
     /// Every address `host:port` resolves to, in the resolver's order.
     pub fn resolve(&self) -> Result<Vec<SocketAddr>> {
-        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .with_context(|| format!("resolving {}:{}", self.host, self.port))?
-            .collect();
-        if addrs.is_empty() {
-            return Err(anyhow!("{} has no addresses", self.host));
-        }
-        Ok(addrs)
+        resolve(&self.host, self.port)
     }
+}
+
+/// Every address `host:port` resolves to (getaddrinfo), in its order.
+pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {host}:{port}"))?
+        .collect();
+    anyhow::ensure!(!addrs.is_empty(), "{host} has no addresses");
+    Ok(addrs)
 }
 
 /// Marks a bind failure so [`crate::report`] can name the port in its hint.
@@ -49,10 +52,9 @@ impl std::fmt::Display for BindFailed {
 
 /// `AF_INET` or `AF_INET6`, as `--trace` and the textbooks spell it.
 pub fn family_name(addr: &SocketAddr) -> &'static str {
-    if addr.is_ipv4() {
-        "AF_INET"
-    } else {
-        "AF_INET6"
+    match addr {
+        SocketAddr::V4(_) => "AF_INET",
+        SocketAddr::V6(_) => "AF_INET6",
     }
 }
 
