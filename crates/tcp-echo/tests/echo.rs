@@ -237,7 +237,7 @@ fn trace_narrates_bind_listen_accept_and_the_data() {
     assert!(out.status.success());
     for step in [
         "trace: socket(AF_INET, SOCK_STREAM)",
-        &format!("trace: bind(127.0.0.1:0)"),
+        "trace: bind(127.0.0.1:0)",
         "trace: listen(backlog=128)",
         "trace: accept() -> 127.0.0.1:",
         "trace: recv() -> 2 bytes",
