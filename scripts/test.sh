@@ -17,7 +17,7 @@ add_counts() {
     while read -r p f; do
         passed=$((passed + p))
         failed=$((failed + f))
-    done < <(sed -nE 's/.*[^0-9]?([0-9]+) passed[;,] ([0-9]+) failed.*/\1 \2/p' "$1")
+    done < <(sed -nE 's/^(.*[^0-9])?([0-9]+) passed[;,] ([0-9]+) failed.*/\2 \3/p' "$1")
 }
 
 cargo test --workspace --color never 2>&1 | tee "$LOG"
