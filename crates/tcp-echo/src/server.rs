@@ -24,11 +24,6 @@ pub struct ServerArgs {
     idle_timeout: u64,
 }
 
-/// What one connection did, for its log line and the final summary.
-struct Served {
-    bytes: u64,
-}
-
 pub fn run(args: &ServerArgs) -> Result<()> {
     let stop = Stop::from_signals()?;
     let addr = args.endpoint.resolve()?[0];
@@ -46,9 +41,9 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         eprintln!("{peer}: connected");
         clients += 1;
         match serve(stream, peer, idle, &stop) {
-            Ok(served) => {
-                bytes += served.bytes;
-                eprintln!("{peer}: echoed {} bytes, closed", served.bytes);
+            Ok(echoed) => {
+                bytes += echoed;
+                eprintln!("{peer}: echoed {echoed} bytes, closed");
             }
             // A reset, a vanished or stuck client ends its connection only;
             // the server logs why and goes back to accept().
@@ -88,8 +83,9 @@ fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<(TcpStream, Sock
     }
 }
 
-/// Echoes until the client half-closes, then closes our side too.
-fn serve(mut stream: TcpStream, peer: SocketAddr, idle: Duration, stop: &Stop) -> Result<Served> {
+/// Echoes until the client half-closes, then closes our side too; returns
+/// how many bytes it echoed.
+fn serve(mut stream: TcpStream, peer: SocketAddr, idle: Duration, stop: &Stop) -> Result<u64> {
     // Each echo is a small write the client is waiting for. Nagle's algorithm
     // would hold a small write back until the previous one is ACKed, and with
     // the client's delayed ACKs that costs up to 40 ms per round trip.
@@ -107,7 +103,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, idle: Duration, stop: &Stop) -
     // for the stack. The read size does not have to match the client's writes:
     // TCP is a byte stream and may split or join them as it likes.
     let mut buf = [0u8; 64 * 1024];
-    let mut served = Served { bytes: 0 };
+    let mut echoed = 0u64;
     let mut last_activity = Instant::now();
     loop {
         match stream.read(&mut buf) {
@@ -119,7 +115,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, idle: Duration, stop: &Stop) -
             Ok(n) => {
                 narrate!("recv() -> {n} bytes");
                 send_all(&mut stream, &buf[..n], idle, stop)?;
-                served.bytes += n as u64;
+                echoed += n as u64;
                 last_activity = Instant::now();
             }
             // Our read timeout fired (Unix says WouldBlock, Windows TimedOut):
@@ -145,7 +141,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, idle: Duration, stop: &Stop) -
         other => other.context("shutting down the write side")?,
     }
     narrate!("close()");
-    Ok(served)
+    Ok(echoed)
 }
 
 /// Beej's `sendall`: `write` may take fewer bytes than offered (the socket's
