@@ -36,10 +36,15 @@ impl Lines {
     }
 
     fn wait_for(&self, pattern: &str, timeout: Duration) -> Option<String> {
+        self.wait_for_count(pattern, 1, timeout)
+    }
+
+    /// Waits until `count` lines contain `pattern`; returns the last of them.
+    fn wait_for_count(&self, pattern: &str, count: usize, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
         let mut lines = self.lines.lock().unwrap();
         loop {
-            if let Some(found) = lines.iter().find(|l| l.contains(pattern)) {
+            if let Some(found) = lines.iter().filter(|l| l.contains(pattern)).nth(count - 1) {
                 return Some(found.clone());
             }
             let left = deadline.checked_duration_since(Instant::now())?;
@@ -126,6 +131,13 @@ impl Server {
                 "no stderr line with {pattern:?} within {DEADLINE:?}; got {:?}",
                 self.stderr_lines()
             )
+        })
+    }
+
+    /// Waits until `count` stderr lines contain `pattern`.
+    pub fn wait_stderr_count(&self, pattern: &str, count: usize) -> String {
+        self.stderr.wait_for_count(pattern, count, DEADLINE).unwrap_or_else(|| {
+            panic!("fewer than {count} stderr lines with {pattern:?} within {DEADLINE:?}; got {:?}", self.stderr_lines())
         })
     }
 
