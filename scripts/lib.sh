@@ -45,12 +45,19 @@ fail() {
     [ $# -eq 0 ] || printf '     %s\n' "$@" >&2
 }
 
-# show CMD...: in demo mode, print the command as a learner would type it.
+# show CMD...: in demo mode, print the command as a learner would type it
+# (quoted where needed, without the build directory).
 show() {
     [ "$MODE" = demo ] || return 0
     local words
     words=$(printf ' %q' "$@")
-    printf '$%s\n' "$words" | sed "s|$BIN/||g; s|$PYDIR/||g; s|\\&|\&|g"
+    say "\$$words"
+}
+
+# say TEXT: in demo mode, print TEXT with our temporary paths shortened.
+say() {
+    [ "$MODE" = demo ] || return 0
+    printf '%s\n' "$*" | sed "s|$BIN/||g; s|$PYDIR/||g"
 }
 
 # start_server NAME CMD...: run a server, wait (10 s at most) for its first
@@ -58,7 +65,9 @@ show() {
 start_server() {
     local name=$1 line addr pid fd
     shift
-    show "$@" "&"
+    show "$@"
+    say "  (started in the background)"
+    rm -f "$WORK/$name.fifo"
     mkfifo "$WORK/$name.fifo"
     "$@" >"$WORK/$name.fifo" 2>"$WORK/$name.err" &
     pid=$!
@@ -88,7 +97,7 @@ start_server() {
 stop_server() {
     local name=$1 signal=${2:-INT} pidvar rc i
     pidvar="${name}_PID"
-    show "kill -$signal \$SERVER"
+    say "\$ kill -$signal <server pid>"
     kill "-$signal" "${!pidvar}" 2>/dev/null
     for ((i = 0; i < 50; i++)); do
         kill -0 "${!pidvar}" 2>/dev/null || break
