@@ -1,0 +1,269 @@
+//! Codec tests: byte-exact wire formats from the book, limits, truncation,
+//! and property tests that feed the decoders random small chunks.
+
+use std::io::{self, BufReader, ErrorKind, Read};
+
+use proptest::prelude::*;
+
+use super::{delimiter, eof, fixed, length, netstring};
+
+/// A reader that hands out its data in the given chunk sizes (cycled),
+/// like a TCP stream that splits writes wherever it likes, and counts
+/// how many read() calls it took.
+struct Chunky {
+    data: Vec<u8>,
+    at: usize,
+    sizes: Vec<usize>,
+    reads: usize,
+}
+
+impl Chunky {
+    fn new(data: Vec<u8>, sizes: Vec<usize>) -> Self {
+        Chunky { data, at: 0, sizes, reads: 0 }
+    }
+}
+
+impl Read for Chunky {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let size = self.sizes[self.reads % self.sizes.len()].max(1);
+        self.reads += 1;
+        let n = size.min(buf.len()).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn reader(data: Vec<u8>, sizes: Vec<usize>) -> BufReader<Chunky> {
+    BufReader::new(Chunky::new(data, sizes))
+}
+
+/// The three lines of the Zen of Python that blocks.py sends.
+const ZEN: [&[u8]; 3] =
+    [b"Beautiful is better than ugly.", b"Explicit is better than implicit.", b"Simple is better than complex."];
+
+#[test]
+fn length_frames_match_blocks_py_byte_for_byte() {
+    let mut wire = Vec::new();
+    for line in ZEN {
+        length::write(&mut wire, line).unwrap();
+    }
+    length::write_end(&mut wire).unwrap();
+    // struct.pack('!I', 30) + line, ... + struct.pack('!I', 0)
+    assert_eq!(wire.len(), 109);
+    assert_eq!(&wire[..4], &[0, 0, 0, 30]);
+    assert_eq!(&wire[105..], &[0, 0, 0, 0]);
+    let mut read = reader(wire, vec![1]);
+    for line in ZEN {
+        assert_eq!(length::read(&mut read, 1 << 20).unwrap().as_deref(), Some(line));
+    }
+    assert_eq!(length::read(&mut read, 1 << 20).unwrap(), None);
+}
+
+#[test]
+fn fixed_records_match_tcp_sixteen_py() {
+    let mut wire = Vec::new();
+    fixed::write(&mut wire, b"Hi there, server", 16).unwrap();
+    assert_eq!(wire, b"Hi there, server");
+    let mut short = Vec::new();
+    fixed::write(&mut short, b"Hi", 16).unwrap();
+    assert_eq!(short, b"Hi              ");
+    let refused = fixed::write(&mut Vec::new(), b"seventeen bytes!!", 16).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn netstrings_and_delimiters_on_the_wire() {
+    let mut wire = Vec::new();
+    netstring::write(&mut wire, b"hello").unwrap();
+    netstring::write(&mut wire, b"").unwrap();
+    assert_eq!(wire, b"5:hello,0:,");
+    let mut lines = Vec::new();
+    delimiter::write(&mut lines, b"one", b"\r\n").unwrap();
+    assert_eq!(lines, b"one\r\n");
+    assert_eq!(delimiter::write(&mut lines, b"a\r\nb", b"\r\n").unwrap_err().kind(), ErrorKind::InvalidInput);
+    // "--END-" followed by "--END--" would be read as "" then garbage.
+    assert!(delimiter::write(&mut lines, b"--END-", b"--END--").is_err());
+    assert!(delimiter::write(&mut lines, b"ab\r", b"\r\n").is_ok());
+}
+
+#[test]
+fn delimiter_escapes_parse() {
+    assert_eq!(delimiter::parse("\\n").unwrap(), b"\n");
+    assert_eq!(delimiter::parse("\\r\\n").unwrap(), b"\r\n");
+    assert_eq!(delimiter::parse("\\x00|").unwrap(), b"\x00|");
+    assert!(delimiter::parse("").is_err());
+    assert!(delimiter::parse("\\q").is_err());
+    assert!(delimiter::parse("\\xZZ").is_err());
+}
+
+#[test]
+fn oversized_lengths_are_refused_before_reading_the_body() {
+    // Only the header exists: had the decoder tried to allocate and read
+    // 4 GiB, it would report EOF, not InvalidData.
+    let error = length::read(&mut reader(vec![0xff; 4], vec![64]), 1 << 20).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidData);
+    assert!(error.to_string().contains("4294967295"), "{error}");
+    let error = netstring::read(&mut reader(b"99999999999999999999:".to_vec(), vec![64]), 1 << 20).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidData);
+    let error = delimiter::read(&mut reader(vec![b'x'; 100], vec![7]), b"\n", 64).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidData);
+    let error = eof::read(&mut reader(vec![b'x'; 100], vec![7]), 64).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidData);
+}
+
+#[test]
+fn a_message_exactly_at_the_limit_is_accepted() {
+    let mut wire = vec![b'x'; 64];
+    wire.extend_from_slice(b"\r\n");
+    let message = delimiter::read(&mut reader(wire, vec![1]), b"\r\n", 64).unwrap();
+    assert_eq!(message.map(|m| m.len()), Some(64));
+    let mut framed = Vec::new();
+    length::write(&mut framed, &[7; 64]).unwrap();
+    assert_eq!(length::read(&mut reader(framed, vec![3]), 64).unwrap().map(|m| m.len()), Some(64));
+}
+
+#[test]
+fn eof_inside_a_frame_is_an_error_not_a_short_message() {
+    let cases: Vec<(&str, io::Result<Option<Vec<u8>>>)> = vec![
+        ("length header", length::read(&mut reader(vec![0, 0], vec![1]), 1024)),
+        ("length body", length::read(&mut reader(vec![0, 0, 0, 10, b'a', b'b'], vec![1]), 1024)),
+        ("netstring length", netstring::read(&mut reader(b"12".to_vec(), vec![1]), 1024)),
+        ("netstring body", netstring::read(&mut reader(b"5:hel".to_vec(), vec![1]), 1024)),
+        ("netstring comma", netstring::read(&mut reader(b"5:hello".to_vec(), vec![1]), 1024)),
+        ("delimiter", delimiter::read(&mut reader(b"no newline".to_vec(), vec![1]), b"\n", 1024)),
+        ("fixed", fixed::read(&mut reader(b"short".to_vec(), vec![1]), 16)),
+    ];
+    for (what, result) in cases {
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::UnexpectedEof, "{what}");
+    }
+}
+
+#[test]
+fn malformed_netstrings_are_refused() {
+    for bad in [&b"5:hello;"[..], b"05:hello,", b":hello,", b"5x:hello,", b"-1:,"] {
+        let error = netstring::read(&mut reader(bad.to_vec(), vec![2]), 1024).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidData, "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+#[test]
+fn pipelined_small_frames_cost_a_small_fraction_of_a_read_each() {
+    let mut wire = Vec::new();
+    for i in 0..10_000u32 {
+        length::write(&mut wire, format!("frame {i:>10}").as_bytes()).unwrap();
+    }
+    length::write_end(&mut wire).unwrap();
+    // A kernel that hands over up to 64 KiB per read(), as loopback does.
+    let mut read = BufReader::with_capacity(64 * 1024, Chunky::new(wire, vec![64 * 1024]));
+    let mut frames = 0;
+    while length::read(&mut read, 1024).unwrap().is_some() {
+        frames += 1;
+    }
+    assert_eq!(frames, 10_000);
+    let per_frame = read.get_ref().reads as f64 / frames as f64;
+    assert!(per_frame <= 0.05, "{per_frame} reads per frame");
+}
+
+fn message() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..200)
+}
+
+fn chunk_sizes() -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(1usize..9, 1..20)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn length_round_trips(messages in prop::collection::vec(message(), 0..20), sizes in chunk_sizes()) {
+        let mut wire = Vec::new();
+        for m in &messages {
+            length::write(&mut wire, m).unwrap();
+        }
+        length::write_end(&mut wire).unwrap();
+        // An empty message is indistinguishable from the terminator: the
+        // book's protocol cannot send one, so the reader stops there.
+        let expected: Vec<_> = messages.iter().take_while(|m| !m.is_empty()).cloned().collect();
+        let mut read = reader(wire, sizes);
+        let mut got = Vec::new();
+        while let Some(m) = length::read(&mut read, 1024).unwrap() {
+            got.push(m);
+        }
+        prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn netstring_round_trips(messages in prop::collection::vec(message(), 0..20), sizes in chunk_sizes()) {
+        let mut wire = Vec::new();
+        for m in &messages {
+            netstring::write(&mut wire, m).unwrap();
+        }
+        let mut read = reader(wire, sizes);
+        let mut got = Vec::new();
+        while let Some(m) = netstring::read(&mut read, 1024).unwrap() {
+            got.push(m);
+        }
+        prop_assert_eq!(got, messages);
+    }
+
+    #[test]
+    fn delimiter_round_trips(
+        messages in prop::collection::vec(message(), 0..20),
+        delim in prop::sample::select(vec![&b"\n"[..], b"\r\n", b"\x00", b"--END--"]),
+        sizes in chunk_sizes(),
+    ) {
+        // The writer refuses exactly the messages it cannot frame.
+        let mut wire = Vec::new();
+        let mut sent = Vec::new();
+        for m in messages {
+            match delimiter::write(&mut wire, &m, delim) {
+                Ok(()) => sent.push(m),
+                Err(_) => prop_assert!(!delimiter::is_sendable(&m, delim)),
+            }
+        }
+        let messages = sent;
+        let mut read = reader(wire, sizes);
+        let mut got = Vec::new();
+        while let Some(m) = delimiter::read(&mut read, delim, 1024).unwrap() {
+            got.push(m);
+        }
+        prop_assert_eq!(got, messages);
+    }
+
+    #[test]
+    fn fixed_round_trips(messages in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..=16), 0..20), sizes in chunk_sizes()) {
+        let mut wire = Vec::new();
+        for m in &messages {
+            fixed::write(&mut wire, m, 16).unwrap();
+        }
+        let mut read = reader(wire, sizes);
+        for m in &messages {
+            prop_assert_eq!(fixed::read(&mut read, 16).unwrap(), Some(fixed::pad(m, 16).unwrap()));
+        }
+        prop_assert_eq!(fixed::read(&mut read, 16).unwrap(), None);
+    }
+
+    #[test]
+    fn eof_round_trips(m in prop::collection::vec(any::<u8>(), 0..2000), sizes in chunk_sizes()) {
+        let mut wire = Vec::new();
+        eof::write(&mut wire, &m).unwrap();
+        prop_assert_eq!(eof::read(&mut reader(wire, sizes), 4096).unwrap(), m);
+    }
+
+    /// Garbage never panics a decoder, and nothing it returns is over the limit.
+    #[test]
+    fn arbitrary_bytes_never_panic_or_exceed_the_limit(data in prop::collection::vec(any::<u8>(), 0..600), sizes in chunk_sizes()) {
+        const LIMIT: usize = 64;
+        let mut r = reader(data.clone(), sizes.clone());
+        while let Ok(Some(m)) = length::read(&mut r, LIMIT) { prop_assert!(m.len() <= LIMIT); }
+        let mut r = reader(data.clone(), sizes.clone());
+        while let Ok(Some(m)) = netstring::read(&mut r, LIMIT) { prop_assert!(m.len() <= LIMIT); }
+        let mut r = reader(data.clone(), sizes.clone());
+        while let Ok(Some(m)) = delimiter::read(&mut r, b"\r\n", LIMIT) { prop_assert!(m.len() <= LIMIT); }
+        let mut r = reader(data.clone(), sizes.clone());
+        while let Ok(Some(m)) = fixed::read(&mut r, 16) { prop_assert_eq!(m.len(), 16); }
+        if let Ok(m) = eof::read(&mut reader(data, sizes), LIMIT) { prop_assert!(m.len() <= LIMIT); }
+    }
+}

@@ -1,0 +1,68 @@
+//! Lesson: framing. TCP delivers a stream of bytes, not messages: it
+//! splits and joins your writes as it likes, and `recv` returns whatever
+//! has arrived. So the receiver must be told where each message ends. Five
+//! ways to do it, each a small codec in `codec/`, plus the TCP deadlock
+//! that bites peers who write without reading.
+//!
+//! Try it in two terminals:
+//!
+//! ```text
+//! terminal 1$ cargo run -p framing -- server --strategy length
+//! listening on 127.0.0.1:7003
+//! terminal 2$ cargo run -p framing -- client --strategy length hello "two words"
+//! terminal 1 prints:
+//! message: hello
+//! message: two words
+//! ```
+//!
+//! The deadlock: `cargo run -p framing -- upper-server`, then
+//! `cargo run -p framing -- deadlock-client --bytes 64000000` (stalls, is
+//! detected, explained), and the same with `--fix` (completes).
+//! This file only parses arguments.
+
+mod client;
+mod codec;
+mod deadlock;
+mod escape;
+mod options;
+mod patient;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Five framing strategies over TCP, and the TCP deadlock.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Narrate every socket call on stderr.
+    #[arg(long, global = true)]
+    trace: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every message clients send, decoded with --strategy.
+    Server(server::ServerArgs),
+    /// Send messages framed with --strategy.
+    Client(client::ClientArgs),
+    /// Read 1024-byte chunks and send them back upper-cased, until EOF.
+    UpperServer(deadlock::UpperServerArgs),
+    /// Send --bytes without reading, then read: watch it deadlock (or --fix it).
+    DeadlockClient(deadlock::DeadlockClientArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::trace::set_enabled(cli.trace);
+    let result = match cli.command {
+        Command::Server(args) => server::run(&args),
+        Command::Client(args) => client::run(&args),
+        Command::UpperServer(args) => deadlock::upper_server(&args),
+        Command::DeadlockClient(args) => deadlock::deadlock_client(&args),
+    };
+    common::report::exit_code("framing", result)
+}

@@ -1,0 +1,152 @@
+//! The receiving side: accept clients one after another and print every
+//! message they send, decoded with the chosen strategy, as
+//! `message: TEXT`. A bad frame ends that client's connection with a
+//! logged reason; the next client is served as usual.
+
+use std::io::{BufReader, ErrorKind, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use common::endpoint::{Endpoint, announce, listen_tcp};
+use common::narrate;
+use common::stop::Stop;
+
+use crate::codec::{self, Strategy};
+use crate::escape::escape;
+use crate::options::FramingArgs;
+use crate::patient::Patient;
+
+/// The book's tcp_sixteen.py server answers every record with this.
+pub const FAREWELL: &[u8] = b"Farewell, client";
+
+/// 64 KiB: one read() brings in thousands of small frames, which the
+/// codecs then take from memory. Unbuffered, a 16-byte length frame costs
+/// two read() calls (header, body); buffered, a small fraction of one.
+const READ_BUFFER: usize = 64 * 1024;
+
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    endpoint: Endpoint<7003>,
+    #[command(flatten)]
+    framing: FramingArgs,
+    /// Drop a client that makes no progress for this long.
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+}
+
+pub fn run(args: &ServerArgs) -> Result<()> {
+    let stop = Stop::from_signals()?;
+    let addr = args.endpoint.resolve()?[0];
+    let listener = listen_tcp(addr, 128)?;
+    let local = listener.local_addr().context("reading the listener's address")?;
+    stop.wake_accept_on_stop(local);
+    announce(local)?;
+    let idle = Duration::from_secs(args.idle_timeout);
+    let (mut clients, mut messages) = (0u64, 0u64);
+    while let Some((stream, peer)) = accept(&listener, &stop)? {
+        clients += 1;
+        match serve(&stream, &args.framing, idle, &stop) {
+            Ok(count) => {
+                messages += count;
+                eprintln!("{peer}: {count} messages, closed");
+            }
+            // A bad frame, an oversized length, EOF inside a frame, a reset:
+            // this client is done; the server goes on to the next one.
+            Err(e) => eprintln!("{peer}: connection ended: {e:#}"),
+        }
+    }
+    eprintln!("stopped: served {clients} clients, {messages} messages");
+    Ok(())
+}
+
+/// Decodes and prints every message of one client; returns how many.
+fn serve(stream: &TcpStream, framing: &FramingArgs, idle: Duration, stop: &Stop) -> Result<u64> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER, Patient::new(stream, stop, idle)?);
+    let mut count = 0;
+    let mut print = |message: &[u8]| -> Result<()> {
+        count += 1;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "message: {}", escape(message)).context("writing to stdout")?;
+        out.flush().context("flushing stdout")
+    };
+    match framing.strategy {
+        Strategy::Eof => {
+            // Nothing to say to this client: close our direction at once,
+            // so it knows not to wait for a reply. Then read until its EOF.
+            narrate!("shutdown(Write)");
+            stream.shutdown(Shutdown::Write).context("half-closing")?;
+            let message = codec::eof::read(&mut reader, framing.max_frame).context("reading to EOF")?;
+            narrate!("recv() -> 0 bytes (EOF)");
+            print(&message)?;
+        }
+        Strategy::Fixed => {
+            let size = framing.size as usize;
+            let Some(record) = codec::fixed::read(&mut reader, size).context("reading a record")? else {
+                anyhow::bail!("closed before sending a record");
+            };
+            print(&record)?;
+            let mut farewell = FAREWELL.to_vec();
+            farewell.resize(size, b' ');
+            let mut writer = Patient::new(stream, stop, idle)?;
+            codec::fixed::write(&mut writer, &farewell, size).context("sending the farewell record")?;
+            narrate!("sendall({size} bytes)");
+        }
+        Strategy::Delimiter => {
+            while let Some(message) = codec::delimiter::read(&mut reader, &framing.delimiter, framing.max_len)
+                .context("reading a delimited message")?
+            {
+                print(&message)?;
+            }
+        }
+        Strategy::Length => {
+            while let Some(message) =
+                codec::length::read(&mut reader, framing.max_frame).context("reading a length-prefixed frame")?
+            {
+                print(&message)?;
+            }
+        }
+        Strategy::Netstring => {
+            while let Some(message) =
+                codec::netstring::read(&mut reader, framing.max_frame).context("reading a netstring")?
+            {
+                print(&message)?;
+            }
+        }
+    }
+    // The conversation ended cleanly: close our side, so the client's
+    // final read sees EOF and knows every message was taken.
+    narrate!("shutdown(Write); close()");
+    match stream.shutdown(Shutdown::Write) {
+        Err(e) if e.kind() == ErrorKind::NotConnected => {}
+        other => other.context("closing")?,
+    }
+    Ok(count)
+}
+
+/// Waits for the next client; `None` once a stop has been asked for.
+pub fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<(TcpStream, SocketAddr)>> {
+    loop {
+        if stop.is_stopped() {
+            return Ok(None);
+        }
+        match listener.accept() {
+            // Possibly our own stop poke: look at the flag first.
+            Ok(_) if stop.is_stopped() => return Ok(None),
+            Ok((stream, peer)) => {
+                narrate!("accept() -> {peer}");
+                return Ok(Some((stream, peer)));
+            }
+            // A signal interrupted accept(): call it again.
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            // The client left before we accepted it (ECONNABORTED).
+            Err(e) if e.kind() == ErrorKind::ConnectionAborted => eprintln!("accept: {e}"),
+            // EMFILE and the like: back off instead of spinning.
+            Err(e) => {
+                eprintln!("accept failed: {e}; retrying in 100 ms");
+                stop.wait_timeout(Duration::from_millis(100));
+            }
+        }
+    }
+}
