@@ -38,8 +38,12 @@ pub fn run(args: &ClientArgs) -> Result<()> {
     }
     let timeout = Duration::from_secs(args.timeout);
     let stream = connect_tcp(&args.endpoint.host, args.endpoint.port, timeout)?;
-    stream.set_read_timeout(Some(timeout)).context("setting the read timeout")?;
-    stream.set_write_timeout(Some(timeout)).context("setting the write timeout")?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .context("setting the read timeout")?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .context("setting the write timeout")?;
 
     // Frames go into a BufWriter: many small frames leave in a few large
     // write() calls instead of two per frame (header, body).
@@ -48,7 +52,9 @@ pub fn run(args: &ClientArgs) -> Result<()> {
         let sent = match framing.strategy {
             Strategy::Eof => codec::eof::write(&mut writer, message),
             Strategy::Fixed => codec::fixed::write(&mut writer, message, framing.size as usize),
-            Strategy::Delimiter => codec::delimiter::write(&mut writer, message, &framing.delimiter),
+            Strategy::Delimiter => {
+                codec::delimiter::write(&mut writer, message, &framing.delimiter.0)
+            }
             Strategy::Length => codec::length::write(&mut writer, message),
             Strategy::Netstring => codec::netstring::write(&mut writer, message),
         };
@@ -66,14 +72,20 @@ pub fn run(args: &ClientArgs) -> Result<()> {
     }
     // Everything is sent: half-close, then wait for the server's EOF.
     narrate!("shutdown(Write)");
-    stream.shutdown(Shutdown::Write).context("half-closing the connection")?;
+    stream
+        .shutdown(Shutdown::Write)
+        .context("half-closing the connection")?;
     wait_for_close(&stream)
 }
 
 /// The messages from the command line, or else from stdin, one per line.
 fn messages(args: &ClientArgs) -> Result<Vec<Vec<u8>>> {
     if !args.messages.is_empty() {
-        return Ok(args.messages.iter().map(|m| m.clone().into_bytes()).collect());
+        return Ok(args
+            .messages
+            .iter()
+            .map(|m| m.clone().into_bytes())
+            .collect());
     }
     if args.framing.strategy == Strategy::Fixed {
         return Ok(vec![b"Hi there, server".to_vec()]);
@@ -88,7 +100,8 @@ fn messages(args: &ClientArgs) -> Result<Vec<Vec<u8>>> {
 /// `fixed`: the server answers with one record; print it.
 fn read_farewell(stream: &TcpStream, size: usize) -> Result<()> {
     let mut reader = io::BufReader::new(stream);
-    let Some(record) = codec::fixed::read(&mut reader, size).context("reading the reply record")? else {
+    let Some(record) = codec::fixed::read(&mut reader, size).context("reading the reply record")?
+    else {
         bail!("the server closed without replying");
     };
     let mut out = io::stdout().lock();
@@ -105,11 +118,18 @@ fn wait_for_close(mut stream: &TcpStream) -> Result<()> {
             Ok(())
         }
         Ok(n) => bail!("the server sent {n} unexpected bytes"),
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
             bail!("the server did not close the connection within --timeout")
         }
         // A reset here usually means the server refused a frame (too long?)
         // and closed while our bytes were still unread: see its log.
-        Err(e) => Err(e).context("waiting for the server to close (did it refuse a frame? see its log)"),
+        Err(e) => {
+            Err(e).context("waiting for the server to close (did it refuse a frame? see its log)")
+        }
     }
 }

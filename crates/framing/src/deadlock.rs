@@ -55,7 +55,9 @@ pub struct DeadlockClientArgs {
 pub fn upper_server(args: &UpperServerArgs) -> Result<()> {
     let stop = Stop::from_signals()?;
     let listener = listen_tcp(args.endpoint.resolve()?[0], 128)?;
-    let local = listener.local_addr().context("reading the listener's address")?;
+    let local = listener
+        .local_addr()
+        .context("reading the listener's address")?;
     stop.wake_accept_on_stop(local);
     announce(local)?;
     let idle = Duration::from_secs(args.idle_timeout);
@@ -84,7 +86,9 @@ fn upper_case_until_eof(stream: &TcpStream, stop: &Stop, idle: Duration) -> Resu
             break;
         }
         chunk[..n].make_ascii_uppercase();
-        socket.write_all(&chunk[..n]).with_context(|| format!("writing back, after {total} bytes"))?;
+        socket
+            .write_all(&chunk[..n])
+            .with_context(|| format!("writing back, after {total} bytes"))?;
         total += n as u64;
     }
     stream.shutdown(Shutdown::Write).context("half-closing")?;
@@ -96,8 +100,12 @@ pub fn deadlock_client(args: &DeadlockClientArgs) -> Result<()> {
     let stream = connect_tcp(&args.endpoint.host, args.endpoint.port, stall)?;
     // These timeouts are the deadlock detector: a send() or recv() that
     // makes no progress at all for `stall` fails instead of blocking forever.
-    stream.set_write_timeout(Some(stall)).context("setting the write timeout")?;
-    stream.set_read_timeout(Some(stall)).context("setting the read timeout")?;
+    stream
+        .set_write_timeout(Some(stall))
+        .context("setting the write timeout")?;
+    stream
+        .set_read_timeout(Some(stall))
+        .context("setting the read timeout")?;
     let total = args.bytes;
     let received = if args.fix {
         // The fix: a second thread reads while this one writes, so the
@@ -105,7 +113,9 @@ pub fn deadlock_client(args: &DeadlockClientArgs) -> Result<()> {
         thread::scope(|scope| {
             let reader = scope.spawn(|| read_upper_cased(&stream, total));
             let sent = send_phrase(&stream, total);
-            let received = reader.join().map_err(|_| anyhow!("the reader thread panicked"))?;
+            let received = reader
+                .join()
+                .map_err(|_| anyhow!("the reader thread panicked"))?;
             sent.map_err(|e| explain(e, args, received.as_ref().copied().unwrap_or(0)))?;
             received
         })?
@@ -134,11 +144,19 @@ fn send_phrase(mut stream: &TcpStream, total: u64) -> Result<(), Stalled> {
                 return Err(Stalled { sent, error: None });
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(Stalled { sent, error: Some(e) }),
+            Err(e) => {
+                return Err(Stalled {
+                    sent,
+                    error: Some(e),
+                });
+            }
         }
     }
     narrate!("sent {sent} bytes; shutdown(Write)");
-    stream.shutdown(Shutdown::Write).map_err(|e| Stalled { sent, error: Some(e) })
+    stream.shutdown(Shutdown::Write).map_err(|e| Stalled {
+        sent,
+        error: Some(e),
+    })
 }
 
 /// Reads the reply to EOF, checking it is PHRASE upper-cased.
@@ -158,7 +176,10 @@ fn read_upper_cased(mut stream: &TcpStream, total: u64) -> Result<u64> {
         };
         for (i, &byte) in buf[..n].iter().enumerate() {
             if byte != upper[((received + i as u64) % PHRASE.len() as u64) as usize] {
-                bail!("byte {} of the reply is not the upper-cased phrase", received + i as u64);
+                bail!(
+                    "byte {} of the reply is not the upper-cased phrase",
+                    received + i as u64
+                );
             }
         }
         received += n as u64;
@@ -179,7 +200,8 @@ struct Stalled {
 fn explain(stalled: Stalled, args: &DeadlockClientArgs, received: u64) -> anyhow::Error {
     let Stalled { sent, error } = stalled;
     if let Some(error) = error {
-        return anyhow::Error::new(error).context(format!("sending, after {sent} of {} bytes", args.bytes));
+        return anyhow::Error::new(error)
+            .context(format!("sending, after {sent} of {} bytes", args.bytes));
     }
     anyhow!(
         "deadlock: no progress for {} s; sent {sent} of {} bytes, received {received}. \

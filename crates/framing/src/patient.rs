@@ -29,7 +29,11 @@ impl<'a> Patient<'a> {
 
     /// Runs `op` until it succeeds or fails for real, retrying when the
     /// socket timeout fires (WouldBlock on Unix, TimedOut on Windows).
-    fn retry<T>(&mut self, doing: &str, mut op: impl FnMut(&TcpStream) -> io::Result<T>) -> io::Result<T> {
+    fn retry<T>(
+        &mut self,
+        doing: &str,
+        mut op: impl FnMut(&TcpStream) -> io::Result<T>,
+    ) -> io::Result<T> {
         let started = Instant::now();
         loop {
             match op(self.stream) {
@@ -40,7 +44,10 @@ impl<'a> Patient<'a> {
                     }
                     if started.elapsed() >= self.idle {
                         let secs = self.idle.as_secs_f64();
-                        return Err(io::Error::new(ErrorKind::TimedOut, format!("no progress {doing} for {secs} s (--idle-timeout)")));
+                        return Err(io::Error::new(
+                            ErrorKind::TimedOut,
+                            format!("no progress {doing} for {secs} s (--idle-timeout)"),
+                        ));
                     }
                 }
                 // EINTR: a signal arrived; the call did nothing, try again.

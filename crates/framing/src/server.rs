@@ -40,7 +40,9 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let stop = Stop::from_signals()?;
     let addr = args.endpoint.resolve()?[0];
     let listener = listen_tcp(addr, 128)?;
-    let local = listener.local_addr().context("reading the listener's address")?;
+    let local = listener
+        .local_addr()
+        .context("reading the listener's address")?;
     stop.wake_accept_on_stop(local);
     announce(local)?;
     let idle = Duration::from_secs(args.idle_timeout);
@@ -77,39 +79,43 @@ fn serve(stream: &TcpStream, framing: &FramingArgs, idle: Duration, stop: &Stop)
             // so it knows not to wait for a reply. Then read until its EOF.
             narrate!("shutdown(Write)");
             stream.shutdown(Shutdown::Write).context("half-closing")?;
-            let message = codec::eof::read(&mut reader, framing.max_frame).context("reading to EOF")?;
+            let message =
+                codec::eof::read(&mut reader, framing.max_frame).context("reading to EOF")?;
             narrate!("recv() -> 0 bytes (EOF)");
             print(&message)?;
         }
         Strategy::Fixed => {
             let size = framing.size as usize;
-            let Some(record) = codec::fixed::read(&mut reader, size).context("reading a record")? else {
+            let Some(record) = codec::fixed::read(&mut reader, size).context("reading a record")?
+            else {
                 anyhow::bail!("closed before sending a record");
             };
             print(&record)?;
             let mut farewell = FAREWELL.to_vec();
             farewell.resize(size, b' ');
             let mut writer = Patient::new(stream, stop, idle)?;
-            codec::fixed::write(&mut writer, &farewell, size).context("sending the farewell record")?;
+            codec::fixed::write(&mut writer, &farewell, size)
+                .context("sending the farewell record")?;
             narrate!("sendall({size} bytes)");
         }
         Strategy::Delimiter => {
-            while let Some(message) = codec::delimiter::read(&mut reader, &framing.delimiter, framing.max_len)
-                .context("reading a delimited message")?
+            while let Some(message) =
+                codec::delimiter::read(&mut reader, &framing.delimiter.0, framing.max_len)
+                    .context("reading a delimited message")?
             {
                 print(&message)?;
             }
         }
         Strategy::Length => {
-            while let Some(message) =
-                codec::length::read(&mut reader, framing.max_frame).context("reading a length-prefixed frame")?
+            while let Some(message) = codec::length::read(&mut reader, framing.max_frame)
+                .context("reading a length-prefixed frame")?
             {
                 print(&message)?;
             }
         }
         Strategy::Netstring => {
-            while let Some(message) =
-                codec::netstring::read(&mut reader, framing.max_frame).context("reading a netstring")?
+            while let Some(message) = codec::netstring::read(&mut reader, framing.max_frame)
+                .context("reading a netstring")?
             {
                 print(&message)?;
             }

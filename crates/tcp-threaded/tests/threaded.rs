@@ -321,7 +321,10 @@ fn sigterm_under_load_exits_0_and_finishes_requests_in_flight() {
     let (status, took) = server.stop_with(libc::SIGTERM);
     let mut reply = String::new();
     probe.read_to_string(&mut reply).unwrap();
-    assert_eq!(reply, "in flight\n", "the request in flight was not answered before EOF");
+    assert_eq!(
+        reply, "in flight\n",
+        "the request in flight was not answered before EOF"
+    );
     let _ = load.kill();
     let _ = load.wait();
     assert!(status.success(), "{status}");

@@ -10,7 +10,11 @@ use super::{invalid, truncated};
 
 /// Reads one message, delimiter removed, or `None` at a clean EOF. A
 /// message over `max_len` bytes is refused once that many have arrived.
-pub fn read(reader: &mut impl BufRead, delimiter: &[u8], max_len: usize) -> io::Result<Option<Vec<u8>>> {
+pub fn read(
+    reader: &mut impl BufRead,
+    delimiter: &[u8],
+    max_len: usize,
+) -> io::Result<Option<Vec<u8>>> {
     let Some((&last, _)) = delimiter.split_last() else {
         return Err(invalid("the delimiter is empty".into()));
     };
@@ -28,7 +32,11 @@ pub fn read(reader: &mut impl BufRead, delimiter: &[u8], max_len: usize) -> io::
                 if message.is_empty() {
                     return Ok(None);
                 }
-                return Err(truncated("a delimited message", message.len(), message.len() + delimiter.len()));
+                return Err(truncated(
+                    "a delimited message",
+                    message.len(),
+                    message.len() + delimiter.len(),
+                ));
             }
             match buf.iter().position(|&b| b == last) {
                 Some(i) => {
@@ -46,7 +54,9 @@ pub fn read(reader: &mut impl BufRead, delimiter: &[u8], max_len: usize) -> io::
         // While unfinished, `body` may still hold the delimiter's first
         // bytes; allow for them before calling the message too long.
         if body > max_len + if found { 0 } else { delimiter.len() - 1 } {
-            return Err(invalid(format!("message longer than {max_len} bytes (--max-len)")));
+            return Err(invalid(format!(
+                "message longer than {max_len} bytes (--max-len)"
+            )));
         }
         if found {
             message.truncate(body);
@@ -60,7 +70,10 @@ pub fn read(reader: &mut impl BufRead, delimiter: &[u8], max_len: usize) -> io::
 /// ending in bytes that run into it, like `--END-` before `--END--`.
 pub fn write(writer: &mut impl Write, message: &[u8], delimiter: &[u8]) -> io::Result<()> {
     if !is_sendable(message, delimiter) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "the message contains the delimiter"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the message contains the delimiter",
+        ));
     }
     writer.write_all(message)?;
     writer.write_all(delimiter)
@@ -91,9 +104,15 @@ pub fn parse(text: &str) -> Result<Vec<u8>, String> {
             Some('\\') => b'\\',
             Some('x') => {
                 let hex: String = chars.by_ref().take(2).collect();
-                u8::from_str_radix(&hex, 16).map_err(|_| format!("bad escape \\x{hex}: want two hex digits"))?
+                u8::from_str_radix(&hex, 16)
+                    .map_err(|_| format!("bad escape \\x{hex}: want two hex digits"))?
             }
-            other => return Err(format!("unknown escape \\{}", other.map(String::from).unwrap_or_default())),
+            other => {
+                return Err(format!(
+                    "unknown escape \\{}",
+                    other.map(String::from).unwrap_or_default()
+                ));
+            }
         });
     }
     if bytes.is_empty() {

@@ -13,7 +13,9 @@ pub fn read(reader: &mut impl BufRead, max_len: usize) -> io::Result<Vec<u8>> {
     // limit was crossed, without reading (or storing) the rest.
     reader.take(max_len as u64 + 1).read_to_end(&mut message)?;
     if message.len() > max_len {
-        return Err(invalid(format!("message longer than {max_len} bytes (--max-frame)")));
+        return Err(invalid(format!(
+            "message longer than {max_len} bytes (--max-frame)"
+        )));
     }
     Ok(message)
 }

@@ -21,7 +21,10 @@ pub fn pad(message: &[u8], size: usize) -> io::Result<Vec<u8>> {
     if message.len() > size {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("a {}-byte message does not fit a {size}-byte record (--size)", message.len()),
+            format!(
+                "a {}-byte message does not fit a {size}-byte record (--size)",
+                message.len()
+            ),
         ));
     }
     let mut record = message.to_vec();

@@ -21,7 +21,9 @@ pub fn read(reader: &mut impl BufRead, max_frame: usize) -> io::Result<Option<Ve
         return Ok(None);
     }
     if length > max_frame {
-        return Err(invalid(format!("frame length {length} is over the {max_frame}-byte limit (--max-frame)")));
+        return Err(invalid(format!(
+            "frame length {length} is over the {max_frame}-byte limit (--max-frame)"
+        )));
     }
     let mut message = vec![0; length];
     read_exact_or_truncated(reader, &mut message, "a length-prefixed frame")?;

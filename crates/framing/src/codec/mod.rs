@@ -48,7 +48,11 @@ pub fn truncated(what: &str, got: usize, wanted: usize) -> io::Error {
 }
 
 /// `read_exact` that reports how far it got when the stream ends early.
-pub fn read_exact_or_truncated(reader: &mut impl io::Read, buf: &mut [u8], what: &str) -> io::Result<()> {
+pub fn read_exact_or_truncated(
+    reader: &mut impl io::Read,
+    buf: &mut [u8],
+    what: &str,
+) -> io::Result<()> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {

@@ -29,12 +29,17 @@ pub fn read(reader: &mut impl BufRead, max_frame: usize) -> io::Result<Option<Ve
                 length = length * 10 + usize::from(byte[0] - b'0');
                 digits += 1;
                 if length > max_frame {
-                    return Err(invalid(format!("netstring length is over the {max_frame}-byte limit (--max-frame)")));
+                    return Err(invalid(format!(
+                        "netstring length is over the {max_frame}-byte limit (--max-frame)"
+                    )));
                 }
             }
             b':' if digits > 0 => break,
             other => {
-                return Err(invalid(format!("expected a digit or ':' in a netstring length, got {:?}", other as char)));
+                return Err(invalid(format!(
+                    "expected a digit or ':' in a netstring length, got {:?}",
+                    other as char
+                )));
             }
         }
     }
@@ -43,7 +48,10 @@ pub fn read(reader: &mut impl BufRead, max_frame: usize) -> io::Result<Option<Ve
     let mut comma = [0u8; 1];
     read_exact_or_truncated(reader, &mut comma, "a netstring's closing comma")?;
     if comma[0] != b',' {
-        return Err(invalid(format!("netstring ends with {:?}, not ','", comma[0] as char)));
+        return Err(invalid(format!(
+            "netstring ends with {:?}, not ','",
+            comma[0] as char
+        )));
     }
     Ok(Some(message))
 }

@@ -19,7 +19,12 @@ struct Chunky {
 
 impl Chunky {
     fn new(data: Vec<u8>, sizes: Vec<usize>) -> Self {
-        Chunky { data, at: 0, sizes, reads: 0 }
+        Chunky {
+            data,
+            at: 0,
+            sizes,
+            reads: 0,
+        }
     }
 }
 
@@ -39,8 +44,11 @@ fn reader(data: Vec<u8>, sizes: Vec<usize>) -> BufReader<Chunky> {
 }
 
 /// The three lines of the Zen of Python that blocks.py sends.
-const ZEN: [&[u8]; 3] =
-    [b"Beautiful is better than ugly.", b"Explicit is better than implicit.", b"Simple is better than complex."];
+const ZEN: [&[u8]; 3] = [
+    b"Beautiful is better than ugly.",
+    b"Explicit is better than implicit.",
+    b"Simple is better than complex.",
+];
 
 #[test]
 fn length_frames_match_blocks_py_byte_for_byte() {
@@ -55,7 +63,10 @@ fn length_frames_match_blocks_py_byte_for_byte() {
     assert_eq!(&wire[105..], &[0, 0, 0, 0]);
     let mut read = reader(wire, vec![1]);
     for line in ZEN {
-        assert_eq!(length::read(&mut read, 1 << 20).unwrap().as_deref(), Some(line));
+        assert_eq!(
+            length::read(&mut read, 1 << 20).unwrap().as_deref(),
+            Some(line)
+        );
     }
     assert_eq!(length::read(&mut read, 1 << 20).unwrap(), None);
 }
@@ -81,7 +92,12 @@ fn netstrings_and_delimiters_on_the_wire() {
     let mut lines = Vec::new();
     delimiter::write(&mut lines, b"one", b"\r\n").unwrap();
     assert_eq!(lines, b"one\r\n");
-    assert_eq!(delimiter::write(&mut lines, b"a\r\nb", b"\r\n").unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        delimiter::write(&mut lines, b"a\r\nb", b"\r\n")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
     // "--END-" followed by "--END--" would be read as "" then garbage.
     assert!(delimiter::write(&mut lines, b"--END-", b"--END--").is_err());
     assert!(delimiter::write(&mut lines, b"ab\r", b"\r\n").is_ok());
@@ -104,7 +120,11 @@ fn oversized_lengths_are_refused_before_reading_the_body() {
     let error = length::read(&mut reader(vec![0xff; 4], vec![64]), 1 << 20).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidData);
     assert!(error.to_string().contains("4294967295"), "{error}");
-    let error = netstring::read(&mut reader(b"99999999999999999999:".to_vec(), vec![64]), 1 << 20).unwrap_err();
+    let error = netstring::read(
+        &mut reader(b"99999999999999999999:".to_vec(), vec![64]),
+        1 << 20,
+    )
+    .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidData);
     let error = delimiter::read(&mut reader(vec![b'x'; 100], vec![7]), b"\n", 64).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidData);
@@ -120,30 +140,71 @@ fn a_message_exactly_at_the_limit_is_accepted() {
     assert_eq!(message.map(|m| m.len()), Some(64));
     let mut framed = Vec::new();
     length::write(&mut framed, &[7; 64]).unwrap();
-    assert_eq!(length::read(&mut reader(framed, vec![3]), 64).unwrap().map(|m| m.len()), Some(64));
+    assert_eq!(
+        length::read(&mut reader(framed, vec![3]), 64)
+            .unwrap()
+            .map(|m| m.len()),
+        Some(64)
+    );
 }
 
 #[test]
 fn eof_inside_a_frame_is_an_error_not_a_short_message() {
     let cases: Vec<(&str, io::Result<Option<Vec<u8>>>)> = vec![
-        ("length header", length::read(&mut reader(vec![0, 0], vec![1]), 1024)),
-        ("length body", length::read(&mut reader(vec![0, 0, 0, 10, b'a', b'b'], vec![1]), 1024)),
-        ("netstring length", netstring::read(&mut reader(b"12".to_vec(), vec![1]), 1024)),
-        ("netstring body", netstring::read(&mut reader(b"5:hel".to_vec(), vec![1]), 1024)),
-        ("netstring comma", netstring::read(&mut reader(b"5:hello".to_vec(), vec![1]), 1024)),
-        ("delimiter", delimiter::read(&mut reader(b"no newline".to_vec(), vec![1]), b"\n", 1024)),
-        ("fixed", fixed::read(&mut reader(b"short".to_vec(), vec![1]), 16)),
+        (
+            "length header",
+            length::read(&mut reader(vec![0, 0], vec![1]), 1024),
+        ),
+        (
+            "length body",
+            length::read(&mut reader(vec![0, 0, 0, 10, b'a', b'b'], vec![1]), 1024),
+        ),
+        (
+            "netstring length",
+            netstring::read(&mut reader(b"12".to_vec(), vec![1]), 1024),
+        ),
+        (
+            "netstring body",
+            netstring::read(&mut reader(b"5:hel".to_vec(), vec![1]), 1024),
+        ),
+        (
+            "netstring comma",
+            netstring::read(&mut reader(b"5:hello".to_vec(), vec![1]), 1024),
+        ),
+        (
+            "delimiter",
+            delimiter::read(&mut reader(b"no newline".to_vec(), vec![1]), b"\n", 1024),
+        ),
+        (
+            "fixed",
+            fixed::read(&mut reader(b"short".to_vec(), vec![1]), 16),
+        ),
     ];
     for (what, result) in cases {
-        assert_eq!(result.unwrap_err().kind(), ErrorKind::UnexpectedEof, "{what}");
+        assert_eq!(
+            result.unwrap_err().kind(),
+            ErrorKind::UnexpectedEof,
+            "{what}"
+        );
     }
 }
 
 #[test]
 fn malformed_netstrings_are_refused() {
-    for bad in [&b"5:hello;"[..], b"05:hello,", b":hello,", b"5x:hello,", b"-1:,"] {
+    for bad in [
+        &b"5:hello;"[..],
+        b"05:hello,",
+        b":hello,",
+        b"5x:hello,",
+        b"-1:,",
+    ] {
         let error = netstring::read(&mut reader(bad.to_vec(), vec![2]), 1024).unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::InvalidData, "{:?}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            error.kind(),
+            ErrorKind::InvalidData,
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }
 
