@@ -1,0 +1,101 @@
+//! Broadcast: one datagram to every host on a subnet. The sender must ask
+//! for it with `SO_BROADCAST` (without it the kernel answers EACCES,
+//! "Permission denied": a guard against broadcasting by accident). On
+//! loopback, 127.255.255.255 reaches every socket bound to the port on
+//! 0.0.0.0, so the demo works on one machine.
+
+use std::io::{ErrorKind, Write};
+use std::net::UdpSocket;
+
+use anyhow::{Context, Result};
+use common::endpoint::{BindFailed, Endpoint, announce};
+use common::narrate;
+use common::stop::Stop;
+use socket2::SockRef;
+
+use crate::datagram::{self, MAX_PAYLOAD};
+
+/// What the book's udp_broadcast.py sends.
+pub const PAYLOAD: &[u8] = b"Broadcast datagram!";
+
+#[derive(clap::Args)]
+pub struct SendArgs {
+    /// The broadcast address (127.255.255.255 reaches loopback listeners).
+    #[arg(long, default_value = "127.255.255.255")]
+    host: String,
+    #[arg(long, default_value_t = 7002)]
+    port: u16,
+}
+
+#[derive(clap::Args)]
+pub struct ListenArgs {
+    /// Address to listen on. The default is every interface, because a
+    /// socket bound to 127.0.0.1 never sees a broadcast to 127.255.255.255.
+    #[arg(long, default_value = "0.0.0.0")]
+    host: String,
+    #[arg(long, default_value_t = 7002)]
+    port: u16,
+    /// Exit after this many datagrams (default: until Ctrl-C).
+    #[arg(long)]
+    count: Option<u64>,
+}
+
+pub fn send(args: &SendArgs) -> Result<()> {
+    let target = Endpoint::<7002> {
+        host: args.host.clone(),
+        port: args.port,
+    }
+    .resolve()?[0];
+    let socket = UdpSocket::bind("0.0.0.0:0").context("creating a UDP socket")?;
+    socket.set_broadcast(true).context("setting SO_BROADCAST")?;
+    narrate!("setsockopt(SO_BROADCAST, 1)");
+    socket
+        .send_to(PAYLOAD, target)
+        .with_context(|| format!("broadcasting to {target}"))?;
+    narrate!("sendto({target}, {} bytes)", PAYLOAD.len());
+    println!("sent {:?} to {target}", String::from_utf8_lossy(PAYLOAD));
+    Ok(())
+}
+
+pub fn listen(args: &ListenArgs) -> Result<()> {
+    let stop = Stop::from_signals()?;
+    let addr = Endpoint::<7002> {
+        host: args.host.clone(),
+        port: args.port,
+    }
+    .resolve()?[0];
+    let socket =
+        UdpSocket::bind(addr).map_err(|e| anyhow::Error::new(e).context(BindFailed(addr)))?;
+    // SO_BROADCAST also lets this socket receive broadcasts on systems that
+    // require it for that; Linux delivers them either way.
+    SockRef::from(&socket)
+        .set_broadcast(true)
+        .context("setting SO_BROADCAST")?;
+    let local = socket
+        .local_addr()
+        .context("reading the socket's address")?;
+    stop.on_stop(move || {
+        let target = common::endpoint::dialable(local);
+        let _ = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.send_to(b"", target));
+    });
+    announce(local)?;
+    let mut buf = vec![0u8; MAX_PAYLOAD + 1];
+    let mut seen = 0u64;
+    while !stop.is_stopped() && args.count.is_none_or(|count| seen < count) {
+        let datagram = match datagram::recv_from(&socket, &mut buf) {
+            Ok(datagram) => datagram,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context(format!("receiving on {local}")),
+        };
+        if stop.is_stopped() {
+            break;
+        }
+        seen += 1;
+        let text = String::from_utf8_lossy(&buf[..datagram.len]);
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}: {text}", datagram.from).context("writing to stdout")?;
+        out.flush().context("flushing stdout")?;
+    }
+    eprintln!("stopped: received {seen} datagrams");
+    Ok(())
+}

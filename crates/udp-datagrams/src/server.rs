@@ -1,0 +1,116 @@
+//! The book's udp_remote.py server: answer every datagram, to whoever sent
+//! it, with `Your data was N bytes long`. No connections, no accept: one
+//! socket receives from everybody, and each datagram carries its sender's
+//! address, which is where the reply goes.
+
+use std::io::ErrorKind;
+use std::net::UdpSocket;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use common::endpoint::{BindFailed, Endpoint, announce, dialable, family_name};
+use common::narrate;
+use common::stop::Stop;
+
+use crate::datagram;
+use crate::loss::{self, Loss};
+
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    endpoint: Endpoint<7002>,
+    /// Drop this fraction of requests at random (0.0 to 1.0), to watch
+    /// clients retry.
+    #[arg(long, default_value = "0", value_parser = loss::parse_rate)]
+    drop_rate: f64,
+    /// Seed for --drop-rate, so a run can be repeated exactly.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Receive buffer in bytes; a longer datagram is reported as truncated.
+    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    buffer: u32,
+}
+
+pub fn run(args: &ServerArgs) -> Result<()> {
+    let stop = Stop::from_signals()?;
+    let addr = args.endpoint.resolve()?[0];
+    narrate!("socket({}, SOCK_DGRAM)", family_name(&addr));
+    narrate!("bind({addr})");
+    let socket =
+        UdpSocket::bind(addr).map_err(|e| anyhow::Error::new(e).context(BindFailed(addr)))?;
+    let local = socket
+        .local_addr()
+        .context("reading the socket's address")?;
+    // recv_from() does not look at our stop flag. On stop, send ourselves an
+    // empty datagram: recv_from returns, the loop sees the flag and ends.
+    stop.on_stop(move || {
+        let poke = UdpSocket::bind((dialable(local).ip(), 0))
+            .and_then(|s| s.send_to(b"", dialable(local)));
+        if let Err(e) = poke {
+            eprintln!("could not wake the receive loop: {e}");
+        }
+    });
+    announce(local)?;
+    let seed = args.seed.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+    });
+    let mut loss = Loss::new(args.drop_rate, seed);
+    if args.drop_rate > 0.0 {
+        eprintln!(
+            "dropping {}% of requests (--seed {seed})",
+            args.drop_rate * 100.0
+        );
+    }
+
+    // One fixed buffer for every datagram: whatever peers send, the
+    // server's memory does not grow.
+    let mut buf = vec![0u8; args.buffer as usize];
+    let (mut received, mut replied, mut dropped) = (0u64, 0u64, 0u64);
+    while !stop.is_stopped() {
+        let datagram = match datagram::recv_from(&socket, &mut buf) {
+            Ok(datagram) => datagram,
+            // A signal interrupted recvfrom(): look at the flag, try again.
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            // Linux reports an ICMP error from an earlier send on the next
+            // call (e.g. a client that left: port unreachable). It concerns
+            // that one client, not this server.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                eprintln!("an earlier reply bounced: {e}");
+                continue;
+            }
+            Err(e) => return Err(e).context(format!("receiving on {local}")),
+        };
+        if stop.is_stopped() {
+            break; // the datagram that woke us may be our own stop poke
+        }
+        received += 1;
+        let from = datagram.from;
+        narrate!("recvfrom() -> {} bytes from {from}", datagram.full_len);
+        if datagram.truncated() {
+            eprintln!(
+                "{from}: datagram of {} bytes truncated to the {}-byte buffer (--buffer)",
+                datagram.full_len, datagram.len
+            );
+        }
+        if loss.drop_next() {
+            dropped += 1;
+            eprintln!("dropping datagram from {from}");
+            continue;
+        }
+        // The real length, even if the buffer could not hold it all.
+        let reply = format!("Your data was {} bytes long", datagram.full_len);
+        match socket.send_to(reply.as_bytes(), from) {
+            Ok(_) => {
+                narrate!("sendto({from}, {} bytes)", reply.len());
+                replied += 1;
+            }
+            // One unreachable client must not stop the server.
+            Err(e) => eprintln!("{from}: cannot reply: {e}"),
+        }
+    }
+    eprintln!("stopped: received {received} datagrams, replied to {replied}, dropped {dropped}");
+    Ok(())
+}
