@@ -10,12 +10,21 @@ use crate::endpoint::BindFailed;
 /// Turns `main`'s result into the process exit code, printing any error.
 /// `lesson` names the crate so a hint can give the command to run.
 pub fn exit_code(lesson: &str, result: anyhow::Result<()>) -> ExitCode {
+    exit_code_with(lesson, result, |_| None)
+}
+
+/// [`exit_code`] with a lesson's own hints, tried before the common ones.
+pub fn exit_code_with(
+    lesson: &str,
+    result: anyhow::Result<()>,
+    own_hint: impl Fn(&anyhow::Error) -> Option<String>,
+) -> ExitCode {
     let Err(error) = result else {
         return ExitCode::SUCCESS;
     };
     // `{:#}` prints "outer: middle: root cause" on one line.
     eprintln!("error: {error:#}");
-    if let Some(hint) = hint(lesson, &error) {
+    if let Some(hint) = own_hint(&error).or_else(|| hint(lesson, &error)) {
         eprintln!("hint: {hint}");
     }
     ExitCode::from(1)
