@@ -125,11 +125,7 @@ fn stop_wakes_a_thread_blocked_in_accept() {
 
 #[test]
 fn connect_tcp_reports_refusal_with_the_address() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_held, port) = test_support::refused_port();
     let error = connect_tcp("127.0.0.1", port, Duration::from_secs(2)).unwrap_err();
     assert!(format!("{error:#}").starts_with(&format!("connecting to 127.0.0.1:{port}: ")));
     let io = error

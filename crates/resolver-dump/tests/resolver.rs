@@ -284,6 +284,8 @@ fn connect_tries_each_stream_result_and_reports_the_one_that_worked() {
         stdout(&out)
     );
     drop(listener);
+    let (_held, port) = test_support::refused_port();
+    let port = port.to_string();
     let out = run(BIN, &["--connect", "127.0.0.1", &port], b"");
     assert_eq!(out.status.code(), Some(1));
     assert!(

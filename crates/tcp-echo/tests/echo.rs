@@ -174,13 +174,8 @@ fn sigint_wakes_a_server_blocked_in_accept() {
 
 #[test]
 fn connection_refused_exits_1_with_a_hint() {
-    // A port that was free a moment ago, and nobody listens on now.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let (_held, port) = test_support::refused_port();
+    let port = port.to_string();
     let out = run(BIN, &["client", "--port", &port, "hello"], b"");
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);

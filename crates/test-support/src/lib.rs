@@ -191,6 +191,20 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// A loopback TCP port where nobody listens, held for as long as the
+/// returned socket lives: it is bound but not listening, so connecting
+/// to it is refused, and no other test can take the port meanwhile
+/// (binding port 0 and closing it again would race with parallel tests).
+pub fn refused_port() -> (socket2::Socket, u16) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind 127.0.0.1:0");
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    (socket, port)
+}
+
 /// Waits for `child` to exit, polling `try_wait`, for at most `timeout`.
 fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
