@@ -66,9 +66,7 @@ pub fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<TcpListener> {
         .with_context(|| format!("creating a TCP socket for {addr}"))?;
     // Without SO_REUSEADDR a restarted server cannot bind its port while the
     // previous run's connections linger in TIME_WAIT (up to a minute or two).
-    socket
-        .set_reuse_address(true)
-        .context("setting SO_REUSEADDR")?;
+    socket.set_reuse_address(true).context("setting SO_REUSEADDR")?;
     narrate!("setsockopt(SO_REUSEADDR, 1)");
     if addr.is_ipv6() {
         // The default differs between systems (Linux: dual-stack, BSDs:
@@ -77,15 +75,11 @@ pub fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<TcpListener> {
         narrate!("setsockopt(IPV6_V6ONLY, 1)");
     }
     narrate!("bind({addr})");
-    socket
-        .bind(&addr.into())
-        .map_err(|e| anyhow::Error::new(e).context(BindFailed(addr)))?;
+    socket.bind(&addr.into()).map_err(|e| anyhow::Error::new(e).context(BindFailed(addr)))?;
     // The backlog bounds connections the kernel has completed but we have
     // not accepted yet; past it new clients wait in SYN retries.
     narrate!("listen(backlog={backlog})");
-    socket
-        .listen(backlog)
-        .with_context(|| format!("listening on {addr}"))?;
+    socket.listen(backlog).with_context(|| format!("listening on {addr}"))?;
     Ok(socket.into())
 }
 
@@ -123,13 +117,8 @@ pub fn dialable(local: SocketAddr) -> SocketAddr {
 /// the resolver's order (`localhost` may give ::1 and 127.0.0.1): the
 /// classic "try the first, then the rest". Each try gives up after `timeout`.
 pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
-    let addrs = Endpoint::<0> {
-        host: host.to_string(),
-        port,
-    }
-    .resolve()?;
     let mut last_error = None;
-    for addr in addrs {
+    for addr in resolve(host, port)? {
         narrate!("socket({}, SOCK_STREAM)", family_name(&addr));
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(stream) => {

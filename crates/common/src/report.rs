@@ -32,9 +32,7 @@ pub fn exit_code_with(
 
 /// A next step for the learner, from the first I/O error in the chain.
 pub fn hint(lesson: &str, error: &anyhow::Error) -> Option<String> {
-    let io = error
-        .chain()
-        .find_map(|e| e.downcast_ref::<std::io::Error>())?;
+    let io = error.chain().find_map(|e| e.downcast_ref::<std::io::Error>())?;
     let port = error.downcast_ref::<BindFailed>().map(|b| b.0.port());
     Some(match (io.kind(), port) {
         (ErrorKind::ConnectionRefused, _) => {

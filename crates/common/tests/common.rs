@@ -23,9 +23,7 @@ fn refused_connection_hints_at_the_server_command() {
 fn address_in_use_hint_names_the_port() {
     let addr: SocketAddr = "127.0.0.1:7123".parse().unwrap();
     let error = anyhow::Error::new(Error::from(ErrorKind::AddrInUse)).context(BindFailed(addr));
-    let error = Err::<(), _>(error)
-        .context("starting the server")
-        .unwrap_err();
+    let error = Err::<(), _>(error).context("starting the server").unwrap_err();
     let hint = hint("tcp-echo", &error).unwrap();
     assert!(hint.contains("port 7123 is taken"), "{hint}");
 }
@@ -43,11 +41,7 @@ fn listen_tcp_binds_port_zero_and_a_second_bind_fails_with_bind_failed() {
     assert_ne!(addr.port(), 0);
     let error = listen_tcp(addr, 16).unwrap_err();
     assert_eq!(error.downcast_ref::<BindFailed>().map(|b| b.0), Some(addr));
-    assert!(
-        hint("x", &error)
-            .unwrap()
-            .contains(&format!("port {} is taken", addr.port()))
-    );
+    assert!(hint("x", &error).unwrap().contains(&format!("port {} is taken", addr.port())));
 }
 
 #[test]
@@ -63,32 +57,20 @@ fn ipv6_listener_is_v6_only() {
 
 #[test]
 fn dialable_turns_wildcards_into_loopback() {
-    assert_eq!(
-        dialable("0.0.0.0:80".parse().unwrap()),
-        "127.0.0.1:80".parse().unwrap()
-    );
-    assert_eq!(
-        dialable("[::]:80".parse().unwrap()),
-        "[::1]:80".parse().unwrap()
-    );
-    assert_eq!(
-        dialable("10.1.2.3:80".parse().unwrap()),
-        "10.1.2.3:80".parse().unwrap()
-    );
+    assert_eq!(dialable("0.0.0.0:80".parse().unwrap()), "127.0.0.1:80".parse().unwrap());
+    assert_eq!(dialable("[::]:80".parse().unwrap()), "[::1]:80".parse().unwrap());
+    assert_eq!(dialable("10.1.2.3:80".parse().unwrap()), "10.1.2.3:80".parse().unwrap());
 }
 
 #[test]
 fn stop_runs_wakers_once_and_ends_waits_early() {
-    let stop = Stop::new();
+    let stop = Stop::default();
     let woken = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&woken);
     stop.on_stop(move || {
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    assert!(
-        !stop.wait_timeout(Duration::from_millis(1)),
-        "not stopped yet"
-    );
+    assert!(!stop.wait_timeout(Duration::from_millis(1)), "not stopped yet");
     let waiter = {
         let stop = stop.clone();
         thread::spawn(move || stop.wait_timeout(Duration::from_secs(30)))
@@ -102,7 +84,7 @@ fn stop_runs_wakers_once_and_ends_waits_early() {
 #[test]
 fn stop_wakes_a_thread_blocked_in_accept() {
     let listener = listen_tcp("127.0.0.1:0".parse().unwrap(), 16).unwrap();
-    let stop = Stop::new();
+    let stop = Stop::default();
     stop.wake_accept_on_stop(listener.local_addr().unwrap());
     let (done_tx, done_rx) = mpsc::channel();
     let acceptor = {
@@ -114,13 +96,8 @@ fn stop_wakes_a_thread_blocked_in_accept() {
         })
     };
     stop.trigger();
-    done_rx
-        .recv_timeout(Duration::from_secs(5))
-        .expect("accept() woke up");
-    assert!(
-        acceptor.join().unwrap(),
-        "the flag was set when accept returned"
-    );
+    done_rx.recv_timeout(Duration::from_secs(5)).expect("accept() woke up");
+    assert!(acceptor.join().unwrap(), "the flag was set when accept returned");
 }
 
 #[test]
@@ -128,9 +105,6 @@ fn connect_tcp_reports_refusal_with_the_address() {
     let (_held, port) = test_support::refused_port();
     let error = connect_tcp("127.0.0.1", port, Duration::from_secs(2)).unwrap_err();
     assert!(format!("{error:#}").starts_with(&format!("connecting to 127.0.0.1:{port}: ")));
-    let io = error
-        .chain()
-        .find_map(|e| e.downcast_ref::<Error>())
-        .unwrap();
+    let io = error.chain().find_map(|e| e.downcast_ref::<Error>()).unwrap();
     assert_eq!(io.kind(), ErrorKind::ConnectionRefused);
 }

@@ -23,7 +23,6 @@ use common::narrate;
 use common::stop::Stop;
 
 use crate::patient::Patient;
-use crate::server::accept;
 
 /// The book's text, sent over and over.
 const PHRASE: &[u8] = b"capitalize this!";
@@ -62,7 +61,7 @@ pub fn upper_server(args: &UpperServerArgs) -> Result<()> {
     announce(local)?;
     let idle = Duration::from_secs(args.idle_timeout);
     let mut clients = 0u64;
-    while let Some((stream, peer)) = accept(&listener, &stop)? {
+    while let Some((stream, peer)) = stop.accept(&listener) {
         clients += 1;
         match upper_case_until_eof(&stream, &stop, idle) {
             Ok(bytes) => eprintln!("{peer}: upper-cased {bytes} bytes, closed"),

@@ -4,7 +4,7 @@
 //! logged reason; the next client is served as usual.
 
 use std::io::{BufReader, ErrorKind, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -47,7 +47,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     announce(local)?;
     let idle = Duration::from_secs(args.idle_timeout);
     let (mut clients, mut messages) = (0u64, 0u64);
-    while let Some((stream, peer)) = accept(&listener, &stop)? {
+    while let Some((stream, peer)) = stop.accept(&listener) {
         clients += 1;
         match serve(&stream, &args.framing, idle, &stop) {
             Ok(count) => {
@@ -129,30 +129,4 @@ fn serve(stream: &TcpStream, framing: &FramingArgs, idle: Duration, stop: &Stop)
         other => other.context("closing")?,
     }
     Ok(count)
-}
-
-/// Waits for the next client; `None` once a stop has been asked for.
-pub fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<(TcpStream, SocketAddr)>> {
-    loop {
-        if stop.is_stopped() {
-            return Ok(None);
-        }
-        match listener.accept() {
-            // Possibly our own stop poke: look at the flag first.
-            Ok(_) if stop.is_stopped() => return Ok(None),
-            Ok((stream, peer)) => {
-                narrate!("accept() -> {peer}");
-                return Ok(Some((stream, peer)));
-            }
-            // A signal interrupted accept(): call it again.
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            // The client left before we accepted it (ECONNABORTED).
-            Err(e) if e.kind() == ErrorKind::ConnectionAborted => eprintln!("accept: {e}"),
-            // EMFILE and the like: back off instead of spinning.
-            Err(e) => {
-                eprintln!("accept failed: {e}; retrying in 100 ms");
-                stop.wait_timeout(Duration::from_millis(100));
-            }
-        }
-    }
 }

@@ -3,7 +3,7 @@
 //! client is connected, the next waits in the kernel's accept queue.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -37,7 +37,9 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let idle = Duration::from_secs(args.idle_timeout);
 
     let (mut clients, mut bytes) = (0u64, 0u64);
-    while let Some((stream, peer)) = accept(&listener, &stop)? {
+    // stop.accept() is accept() that returns None once Ctrl-C is pressed;
+    // how it handles each accept error is explained in common/src/stop.rs.
+    while let Some((stream, peer)) = stop.accept(&listener) {
         eprintln!("{peer}: connected");
         clients += 1;
         match serve(stream, peer, idle, &stop) {
@@ -52,35 +54,6 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     }
     eprintln!("stopped: served {clients} clients, echoed {bytes} bytes");
     Ok(())
-}
-
-/// Waits for the next client; `None` once a stop has been asked for.
-fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<(TcpStream, SocketAddr)>> {
-    loop {
-        if stop.is_stopped() {
-            return Ok(None);
-        }
-        match listener.accept() {
-            // The connection that woke us may be our own stop poke: check first.
-            Ok(_) if stop.is_stopped() => return Ok(None),
-            Ok((stream, peer)) => {
-                narrate!("accept() -> {peer}");
-                return Ok(Some((stream, peer)));
-            }
-            // A signal interrupted the system call: just call it again.
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            // The client gave up between its SYN and our accept: not our problem.
-            Err(e) if e.kind() == ErrorKind::ConnectionAborted => {
-                eprintln!("accept: a client left before it was accepted: {e}");
-            }
-            // Out of file descriptors (EMFILE/ENFILE) and the like: retrying at
-            // once would spin at 100% CPU, so back off and let clients leave.
-            Err(e) => {
-                eprintln!("accept failed: {e}; retrying in 100 ms");
-                stop.wait_timeout(POLL);
-            }
-        }
-    }
 }
 
 /// Echoes until the client half-closes, then closes our side too; returns

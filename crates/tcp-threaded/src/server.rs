@@ -12,8 +12,7 @@
 //! their reply; after a grace period anything left (a client that does not
 //! read our reply) is shut down completely; then every thread is joined.
 
-use std::io::ErrorKind;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
@@ -110,7 +109,9 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     eprintln!("serving in {:?} mode", args.mode);
 
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    while let Some((stream, peer)) = accept(&listener, &stop)? {
+    // stop.accept(): accept() until a stop; EMFILE backs off, ECONNABORTED
+    // is skipped (see common/src/stop.rs).
+    while let Some((stream, peer)) = stop.accept(&listener) {
         let Some((stream, slot)) = registry.admit(stream, args.max_connections as usize) else {
             // Dropping the stream closes it: the client reads EOF now
             // instead of waiting in the backlog for a slot that may never come.
@@ -185,34 +186,4 @@ fn handle(stream: &TcpStream, slot: Slot, peer: SocketAddr, limits: Limits, tota
     }
     // Unregister before the last Arc<TcpStream> closes the socket.
     drop(slot);
-}
-
-/// Waits for the next client; `None` once a stop has been asked for.
-fn accept(listener: &TcpListener, stop: &Stop) -> Result<Option<(TcpStream, SocketAddr)>> {
-    loop {
-        if stop.is_stopped() {
-            return Ok(None);
-        }
-        match listener.accept() {
-            // The connection that woke us may be our own stop poke.
-            Ok(_) if stop.is_stopped() => return Ok(None),
-            Ok((stream, peer)) => {
-                narrate!("accept() -> {peer}");
-                return Ok(Some((stream, peer)));
-            }
-            // A signal interrupted accept(): call it again.
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            // The client gave up between its SYN and our accept (ECONNABORTED).
-            Err(e) if e.kind() == ErrorKind::ConnectionAborted => {
-                eprintln!("accept: a client left before it was accepted: {e}");
-            }
-            // EMFILE/ENFILE (out of descriptors) and the like. The pending
-            // connection stays queued, so retrying at once would spin at
-            // 100% CPU: back off and let some clients finish first.
-            Err(e) => {
-                eprintln!("accept failed: {e}; retrying in 100 ms");
-                stop.wait_timeout(Duration::from_millis(100));
-            }
-        }
-    }
 }

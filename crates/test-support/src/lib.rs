@@ -151,6 +151,22 @@ impl Server {
         })
     }
 
+    /// Waits until the server has printed `count` stdout lines (after
+    /// `listening on`) and returns them all. Use this, not
+    /// [`Server::stdout_lines`], to check what a server printed: the lines
+    /// are read by another thread and may lag behind its stderr.
+    pub fn wait_stdout_lines(&self, count: usize) -> Vec<String> {
+        self.stdout
+            .wait_for_count("", count, DEADLINE)
+            .unwrap_or_else(|| {
+                panic!(
+                    "fewer than {count} stdout lines within {DEADLINE:?}; got {:?}",
+                    self.stdout_lines()
+                )
+            });
+        self.stdout_lines()
+    }
+
     /// Everything on stderr so far.
     pub fn stderr_lines(&self) -> Vec<String> {
         self.stderr.lines.lock().unwrap().clone()
