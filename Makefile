@@ -3,7 +3,7 @@ SHELL := /bin/bash
 LESSON ?=
 DEST ?=
 
-.PHONY: all build demo test lint eject
+.PHONY: all build demo test lint eject soak fuzz
 
 all: build
 
@@ -29,3 +29,15 @@ lint:
 eject:
 	@test -n "$(LESSON)" -a -n "$(DEST)" || { echo "usage: make eject LESSON=tcp-echo DEST=/tmp/tcp-echo" >&2; exit 2; }
 	@scripts/eject.sh "$(LESSON)" "$(DEST)"
+
+## make soak: the hostile-peer suite against every lesson server (release
+## build), bounded in time; ends with a table of what held.
+soak:
+	cargo build --release --workspace --bins
+	python3 soak/hostile.py target/release
+
+## make fuzz: the decoders' property tests with many more cases than
+## `make test` runs (FUZZ_CASES, default 100000), in release mode.
+FUZZ_CASES ?= 100000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p framing codec::tests

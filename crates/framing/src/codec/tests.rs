@@ -235,7 +235,8 @@ fn chunk_sizes() -> impl Strategy<Value = Vec<usize>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // 256 cases by default; `make fuzz` raises PROPTEST_CASES for a long run.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn length_round_trips(messages in prop::collection::vec(message(), 0..20), sizes in chunk_sizes()) {
