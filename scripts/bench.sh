@@ -35,12 +35,12 @@ PIDS=()
 STREAM_BYTES=$((256 << 20))
 RTT_COUNT=20000
 FRAMES=300000
-STRACE_FRAMES=100000
+STRACE_FRAMES=20000
 if [ "${QUICK:-0}" = 1 ]; then
     STREAM_BYTES=$((32 << 20))
     RTT_COUNT=2000
     FRAMES=50000
-    STRACE_FRAMES=20000
+    STRACE_FRAMES=5000
     ROUNDS=1
 fi
 
@@ -215,12 +215,13 @@ for kind in "${ECHO_SERVERS[@]}"; do
 done
 
 # ---------------------------------------------------------------- stream
-log "single-connection stream, $((STREAM_BYTES >> 20)) MiB, $ROUNDS rounds"
+STREAM_ROUNDS=$((ROUNDS + 2)) # the noisiest figure: two more tries
+log "single-connection stream, $((STREAM_BYTES >> 20)) MiB, $STREAM_ROUNDS rounds"
 for kind in "${ECHO_SERVERS[@]}"; do
     start "$kind" || continue
     SPID[$kind]=$SRV_PID SADDR[$kind]=$SRV_ADDR
 done
-for ((round = 1; round <= ROUNDS; round++)); do
+for ((round = 1; round <= STREAM_ROUNDS; round++)); do
     for kind in "${ECHO_SERVERS[@]}"; do
         [ -n "${SADDR[$kind]:-}" ] || continue
         line=$(load "stream $kind" "$LOADGEN" stream --addr "${SADDR[$kind]}" --bytes "$STREAM_BYTES")
@@ -264,8 +265,8 @@ conns_run() {
         [ -n "${R[${row}_fail,$kind]:-}" ] && R[$row,$kind]="FAIL(${R[${row}_fail,$kind]})"
     done
 }
-conns_run c100 100 200
-conns_run c1000 1000 20
+conns_run c100 100 500
+conns_run c1000 1000 50
 
 # Context switches per request at 100 connections, counted by perf over all
 # the server's threads (perf stat -p follows threads created while it runs).
@@ -276,7 +277,9 @@ if [ $HAVE_PERF = 1 ]; then
         perf stat -p "${SPID[$kind]}" -e context-switches,task-clock -x, -o "$WORK/perf-$kind" 2>/dev/null &
         perf_pid=$!
         sleep 0.3 # let perf attach before the load starts (it only counts)
-        line=$(load "ctxsw $kind" "$LOADGEN" conns --addr "${SADDR[$kind]}" --connections 100 --requests 200 --size 64)
+        # The load generator shares the 2 CPUs: count its CPU too.
+        line=$(load "ctxsw $kind" perf stat -x, -e task-clock -o "$WORK/perfc-$kind" -- \
+            "$LOADGEN" conns --addr "${SADDR[$kind]}" --connections 100 --requests 500 --size 64)
         kill -INT "$perf_pid" 2>/dev/null
         wait "$perf_pid" 2>/dev/null
         requests=$(field "$line" requests)
@@ -285,6 +288,8 @@ if [ $HAVE_PERF = 1 ]; then
         if [ -n "$requests" ] && [ "$requests" -gt 0 ] && [ -n "$switches" ]; then
             R[ctxsw,$kind]=$(awk -v s="$switches" -v r="$requests" 'BEGIN {printf "%.2f", s / r}')
             R[cpuus,$kind]=$(awk -v ms="$cpu_ms" -v r="$requests" 'BEGIN {printf "%.1f", ms * 1000 / r}')
+            client_ms=$(awk -F, '$3 == "task-clock" {print $1}' "$WORK/perfc-$kind")
+            R[clientus,$kind]=$(awk -v ms="$client_ms" -v r="$requests" 'BEGIN {printf "%.1f", ms * 1000 / r}')
         fi
     done
 fi
@@ -301,15 +306,18 @@ RSS_SERVERS=(c tokio python)
 log "RSS with 1000 idle connections"
 for kind in "${RSS_SERVERS[@]}"; do
     start "$kind" || continue
+    # Created here, not by the redirection below: that one runs in the
+    # child, possibly after our first look at the file.
+    : >"$WORK/idle-$kind.out"
     timeout 60 "$LOADGEN" idle --addr "$SRV_ADDR" --connections 1000 --hold-secs 1.5 \
-        >"$WORK/idle.out" 2>"$WORK/idle.err" &
+        >"$WORK/idle-$kind.out" 2>"$WORK/idle-$kind.err" &
     idle_pid=$!
     for ((i = 0; i < 300; i++)); do
-        grep -q '^connected=' "$WORK/idle.out" && break
+        grep -q '^connected=' "$WORK/idle-$kind.out" && break
         kill -0 "$idle_pid" 2>/dev/null || break
         sleep 0.1
     done
-    connected=$(field "$(head -n 1 "$WORK/idle.out")" connected)
+    connected=$(field "$(head -n 1 "$WORK/idle-$kind.out")" connected)
     kb=$(rss_kb "$SRV_PID")
     threads=$(awk '/^Threads:/ {print $2}' "/proc/$SRV_PID/status" 2>/dev/null)
     wait "$idle_pid"
@@ -318,7 +326,7 @@ for kind in "${RSS_SERVERS[@]}"; do
         R[threads,$kind]=$threads
     else
         R[rss,$kind]="FAIL(${connected:-0}/1000)"
-        log "idle $kind: $(tail -n 2 "$WORK/idle.err")"
+        log "idle $kind: $(tail -n 2 "$WORK/idle-$kind.err")"
     fi
     stop "$SRV_PID"
 done
@@ -349,6 +357,7 @@ if [ $HAVE_STRACE = 1 ]; then
     log "read syscalls per frame (strace -f -c), $STRACE_FRAMES frames"
     for kind in "${FRAME_SERVERS[@]}"; do
         start "$kind" || continue
+        : >"$WORK/strace-$kind.err"
         strace -f -c -e trace=read,recvfrom -o "$WORK/strace-$kind" -p "$SRV_PID" 2>"$WORK/strace-$kind.err" &
         strace_pid=$!
         for ((i = 0; i < 50; i++)); do
@@ -360,7 +369,8 @@ if [ $HAVE_STRACE = 1 ]; then
         wait "$strace_pid" 2>/dev/null
         reads=$(awk '$NF == "read" || $NF == "recvfrom" {n += $4} END {print n + 0}' "$WORK/strace-$kind")
         if [ "$(field "$line" errors)" = 0 ] && [ "$reads" -gt 0 ]; then
-            R[reads,$kind]=$(awk -v r="$reads" -v f="$STRACE_FRAMES" 'BEGIN {printf "%.3f", r / f}')
+            R[reads,$kind]=$(awk -v r="$reads" -v f="$STRACE_FRAMES" 'BEGIN {printf "%.4f", r / f}')
+            R[readsn,$kind]=$reads
         fi
         stop "$SRV_PID"
     done
@@ -416,14 +426,16 @@ row "ctx switches/request, 100 conns" "$(cell ctxsw c)" "$(cell ctxsw tokio)" "$
     "${R[ctxsw,threaded]:--} / ${R[ctxsw,threaded-thread]:--}" "(default / thread)"
 row "server CPU us/request, 100 conns" "$(cell cpuus c)" "$(cell cpuus tokio)" "$(cell cpuus python)" \
     "${R[cpuus,threaded]:--} / ${R[cpuus,threaded-thread]:--}" "(default / thread)"
+row "loadgen CPU us/request, 100 conns" "${R[clientus,c]:--}" "${R[clientus,tokio]:--}" "${R[clientus,python]:--}" \
+    "${R[clientus,threaded]:--} / ${R[clientus,threaded-thread]:--}" "(same 2 CPUs)"
 row "RSS MB, 1000 idle conns [thread]" "$(cell rss c)" "$(cell rss tokio)" "$(cell rss python)" \
     "$(cell rss threaded-thread)" "$(verdict rss threaded-thread '<' 64 abs)"
 row "server threads, 1000 idle conns" "${R[threads,c]:--}" "${R[threads,tokio]:--}" "${R[threads,python]:--}" \
     "${R[threads,threaded-thread]:--}" "-"
 row "16B frames/s [framing length]" "$(cell frames c-frames c-frames)" "-" "-" \
     "$(cell frames framing c-frames)" "(C = unbuffered)"
-row "reads/frame [framing length]" "$(cell reads c-frames c-frames)" "-" "-" \
-    "$(cell reads framing c-frames)" "$(verdict reads framing '<=' 0.05 abs)"
+row "reads/frame [framing length]" "${R[reads,c-frames]:--}" "-" "-" \
+    "${R[reads,framing]:--} (${R[readsn,framing]:-?} reads)" "$(verdict reads framing '<=' 0.05 abs)"
 missing=()
 [ $HAVE_ECHO = 1 ] || missing+=(tcp-echo)
 [ $HAVE_THREADED = 1 ] || missing+=(tcp-threaded)

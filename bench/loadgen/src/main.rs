@@ -57,7 +57,7 @@ fn parse_args() -> Result<Args> {
         connections: 100,
         requests: 100,
         size: 64,
-        frames: 1_000_000,
+        frames: 100_000,
         hold: Duration::from_secs(2),
     };
     while let Some(flag) = argv.next() {
@@ -377,7 +377,10 @@ fn frames(args: &Args) -> Result<String> {
         .and_then(|()| stream.flush())
         .map_err(|e| format!("write terminator: {e}"))?;
     let _ = stream.shutdown(Shutdown::Write);
-    // Drain until the server closes; anything it sends is unexpected.
+    // Drain until the server closes; anything it sends is unexpected. A
+    // server under strace decodes slowly, so one read timeout is not the
+    // end: give up only after FRAMES_DEADLINE without the close.
+    const FRAMES_DEADLINE: Duration = Duration::from_secs(60);
     let mut buf = [0u8; 4096];
     let mut unexpected = 0usize;
     loop {
@@ -385,6 +388,12 @@ fn frames(args: &Args) -> Result<String> {
             Ok(0) => break,
             Ok(n) => unexpected += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+                    && start.elapsed() < FRAMES_DEADLINE =>
+            {
+                continue;
+            }
             // A reset after the terminator still means the server is done.
             Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
             Err(e) => return Err(format!("waiting for the server to close: {e}")),
