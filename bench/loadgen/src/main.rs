@@ -48,7 +48,9 @@ struct Args {
 
 fn parse_args() -> Result<Args> {
     let mut argv = std::env::args().skip(1);
-    let mode = argv.next().ok_or("missing mode (stream|rtt|conns|frames|idle)")?;
+    let mode = argv
+        .next()
+        .ok_or("missing mode (stream|rtt|conns|frames|idle)")?;
     let mut args = Args {
         mode,
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -274,8 +276,11 @@ fn conns(args: &Args) -> Result<String> {
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let mut handles = Vec::with_capacity(args.connections);
     for conn in 0..args.connections {
-        let (tally, barrier, first_error) =
-            (Arc::clone(&tally), Arc::clone(&barrier), Arc::clone(&first_error));
+        let (tally, barrier, first_error) = (
+            Arc::clone(&tally),
+            Arc::clone(&barrier),
+            Arc::clone(&first_error),
+        );
         let (addr, requests, size) = (args.addr, args.requests, args.size);
         let spawned = thread::Builder::new()
             .stack_size(SMALL_STACK)
@@ -332,10 +337,10 @@ fn conns(args: &Args) -> Result<String> {
     let elapsed = start.elapsed().as_secs_f64();
     let ok = tally.ok.load(Ordering::Relaxed);
     let errors = tally.errors.load(Ordering::Relaxed);
-    if let Ok(slot) = first_error.lock() {
-        if let Some(e) = slot.as_ref() {
-            eprintln!("loadgen conns: first error: {e}");
-        }
+    if let Ok(slot) = first_error.lock()
+        && let Some(e) = slot.as_ref()
+    {
+        eprintln!("loadgen conns: first error: {e}");
     }
     Ok(format!(
         "connections={} served={} requests={ok} secs={elapsed:.3} rps={:.0} errors={errors}",

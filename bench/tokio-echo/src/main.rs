@@ -48,7 +48,10 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let mut out = std::io::stdout().lock();
-    if writeln!(out, "listening on {local}").and_then(|()| out.flush()).is_err() {
+    if writeln!(out, "listening on {local}")
+        .and_then(|()| out.flush())
+        .is_err()
+    {
         return std::process::ExitCode::FAILURE;
     }
     drop(out);
