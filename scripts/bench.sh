@@ -32,7 +32,7 @@ PY=${PYTHON:-python3}
 WORK=$(mktemp -d)
 PIDS=()
 
-STREAM_BYTES=$((256 << 20))
+STREAM_BYTES=$((1024 << 20))
 RTT_COUNT=20000
 FRAMES=300000
 STRACE_FRAMES=20000
@@ -86,6 +86,9 @@ if ! { command -v perf >/dev/null && perf stat -e context-switches -- true >/dev
     HAVE_PERF=0
     log "perf stat unavailable: context switches skipped"
 fi
+# Syscalls per request need a tracepoint (root, or perf_event_paranoid <= 1).
+PERF_EVENTS=context-switches,task-clock
+perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1 && PERF_EVENTS+=,raw_syscalls:sys_enter
 
 log "building (release)"
 (cd "$ROOT" && cargo build --release --workspace --bins -q) || die "cargo build of the lessons failed"
@@ -274,7 +277,7 @@ if [ $HAVE_PERF = 1 ]; then
     log "context switches per request at 100 connections (perf stat)"
     for kind in "${CONN_SERVERS[@]}"; do
         [ -n "${SADDR[$kind]:-}" ] || continue
-        perf stat -p "${SPID[$kind]}" -e context-switches,task-clock -x, -o "$WORK/perf-$kind" 2>/dev/null &
+        perf stat -p "${SPID[$kind]}" -e "$PERF_EVENTS" -x, -o "$WORK/perf-$kind" 2>/dev/null &
         perf_pid=$!
         sleep 0.3 # let perf attach before the load starts (it only counts)
         # The load generator shares the 2 CPUs: count its CPU too.
@@ -288,6 +291,8 @@ if [ $HAVE_PERF = 1 ]; then
         if [ -n "$requests" ] && [ "$requests" -gt 0 ] && [ -n "$switches" ]; then
             R[ctxsw,$kind]=$(awk -v s="$switches" -v r="$requests" 'BEGIN {printf "%.2f", s / r}')
             R[cpuus,$kind]=$(awk -v ms="$cpu_ms" -v r="$requests" 'BEGIN {printf "%.1f", ms * 1000 / r}')
+            syscalls=$(awk -F, '$3 == "raw_syscalls:sys_enter" {print $1}' "$WORK/perf-$kind")
+            [ -n "$syscalls" ] && R[syscalls,$kind]=$(awk -v s="$syscalls" -v r="$requests" 'BEGIN {printf "%.2f", s / r}')
             client_ms=$(awk -F, '$3 == "task-clock" {print $1}' "$WORK/perfc-$kind")
             R[clientus,$kind]=$(awk -v ms="$client_ms" -v r="$requests" 'BEGIN {printf "%.1f", ms * 1000 / r}')
         fi
@@ -424,6 +429,8 @@ row "1000 conns rps [threaded thread]" "$(cell c1000 c)" "$(cell c1000 tokio)" "
     "$(cell c1000 threaded-thread)" "all served"
 row "ctx switches/request, 100 conns" "$(cell ctxsw c)" "$(cell ctxsw tokio)" "$(cell ctxsw python)" \
     "${R[ctxsw,threaded]:--} / ${R[ctxsw,threaded-thread]:--}" "(default / thread)"
+row "server syscalls/request, 100 conns" "$(cell syscalls c)" "$(cell syscalls tokio)" "$(cell syscalls python)" \
+    "${R[syscalls,threaded]:--} / ${R[syscalls,threaded-thread]:--}" "(default / thread)"
 row "server CPU us/request, 100 conns" "$(cell cpuus c)" "$(cell cpuus tokio)" "$(cell cpuus python)" \
     "${R[cpuus,threaded]:--} / ${R[cpuus,threaded-thread]:--}" "(default / thread)"
 row "loadgen CPU us/request, 100 conns" "${R[clientus,c]:--}" "${R[clientus,tokio]:--}" "${R[clientus,python]:--}" \
