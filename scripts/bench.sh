@@ -227,8 +227,23 @@ done
 for ((round = 1; round <= STREAM_ROUNDS; round++)); do
     for kind in "${ECHO_SERVERS[@]}"; do
         [ -n "${SADDR[$kind]:-}" ] || continue
+        # The last round also counts the server's CPU time per GiB: a
+        # steadier figure than MB/s when other work shares the machine.
+        perf_pid=
+        if [ $HAVE_PERF = 1 ] && [ "$round" = "$STREAM_ROUNDS" ]; then
+            perf stat -p "${SPID[$kind]}" -e task-clock -x, -o "$WORK/perfs-$kind" 2>/dev/null &
+            perf_pid=$!
+            sleep 0.3 # let perf attach
+        fi
         line=$(load "stream $kind" "$LOADGEN" stream --addr "${SADDR[$kind]}" --bytes "$STREAM_BYTES")
         [ "$(field "$line" errors)" = 0 ] && add_sample stream "$kind" "$(field "$line" mb_s)"
+        if [ -n "$perf_pid" ]; then
+            kill -INT "$perf_pid" 2>/dev/null
+            wait "$perf_pid" 2>/dev/null
+            cpu_ms=$(awk -F, '$3 == "task-clock" {print $1}' "$WORK/perfs-$kind")
+            [ -n "$cpu_ms" ] && R[streamcpu,$kind]=$(awk -v ms="$cpu_ms" -v b="$STREAM_BYTES" \
+                'BEGIN {printf "%.0f", ms / (b / 1073741824)}')
+        fi
     done
 done
 for kind in "${ECHO_SERVERS[@]}"; do
@@ -264,12 +279,14 @@ conns_run() {
         done
     done
     for kind in "${CONN_SERVERS[@]}"; do
-        R[$row,$kind]=$(best "${SAMPLES[$row,$kind]:-}")
+        # Median, not best: the timed part includes the server accepting
+        # and spawning for late connections, which swings both ways.
+        R[$row,$kind]=$(median "${SAMPLES[$row,$kind]:-}")
         [ -n "${R[${row}_fail,$kind]:-}" ] && R[$row,$kind]="FAIL(${R[${row}_fail,$kind]})"
     done
 }
 conns_run c100 100 500
-conns_run c1000 1000 50
+conns_run c1000 1000 100
 
 # Context switches per request at 100 connections, counted by perf over all
 # the server's threads (perf stat -p follows threads created while it runs).
@@ -385,7 +402,7 @@ fi
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo
 echo "machine: $(nproc) CPUs ($cpu_model), Linux $(uname -r), $(rustc --version | cut -d' ' -f1-2), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "figures: throughput best of $ROUNDS, round trips median of $ROUNDS; (x) = ratio to the C column; shared machine: expect noise"
+echo "figures: stream best of $STREAM_ROUNDS, connections and round trips median of $ROUNDS; (x) = ratio to the C column; shared machine: expect noise"
 
 # cell ROW KIND: "figure (ratio)" versus the row's baseline column.
 cell() {
@@ -415,6 +432,8 @@ row() { printf '%-36s %-16s %-18s %-18s %-20s %s\n' "$@"; }
 row "measurement" "C" "tokio" "Python" "lesson" "target"
 row "stream MB/s [tcp-echo]" "$(cell stream c)" "$(cell stream tokio)" "$(cell stream python)" \
     "$(cell stream tcp-echo)" "$(verdict stream tcp-echo '>=' 0.95)"
+row "stream server CPU ms/GiB [tcp-echo]" "$(cell streamcpu c)" "$(cell streamcpu tokio)" "$(cell streamcpu python)" \
+    "$(cell streamcpu tcp-echo)" "(lower is better)"
 row "64B RTT p50 us, pinned [tcp-echo]" "$(cell rtt50 c)" "$(cell rtt50 tokio)" "$(cell rtt50 python)" \
     "$(cell rtt50 tcp-echo)" "$(verdict rtt50 tcp-echo '<=' 1.05)"
 row "64B RTT p99 us, pinned [tcp-echo]" "$(cell rtt99 c)" "$(cell rtt99 tokio)" "$(cell rtt99 python)" \
