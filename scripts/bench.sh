@@ -13,10 +13,11 @@
 # tcp-threaded (100/1000 connections, idle RSS), framing (frames, reads).
 #
 # Every server starts on port 0 and is killed by the EXIT trap; all traffic
-# is on 127.0.0.1; every wait is bounded. Throughput figures are the best of
-# ROUNDS runs, round-trip figures the median of ROUNDS runs, and the servers
-# are interleaved within a round so a burst of load elsewhere on the machine
-# hits them all alike.
+# is on 127.0.0.1; every wait is bounded. Single-stream throughput is the
+# best of ROUNDS+2 runs, connection and round-trip figures the median of
+# ROUNDS runs, and the servers are interleaved within a round so a burst of
+# load elsewhere on the machine hits them all alike. bench/README.md says
+# how to read the table.
 #
 # Environment: ROUNDS (default 3), QUICK=1 (smaller loads, for trying it out).
 
