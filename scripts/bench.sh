@@ -422,6 +422,12 @@ cell() {
         echo "$v"
     fi
 }
+# served ROW KIND: "ok all served" when the row has a figure (a run that
+# lost a connection leaves FAIL(...) instead), else "-" or "MISS".
+served() {
+    local v=${R[$1,$2]:-}
+    if [ -z "$v" ]; then echo "-"; elif [[ $v =~ ^[0-9.]+$ ]]; then echo "ok all served"; else echo "MISS all served"; fi
+}
 # verdict ROW KIND OP LIMIT [abs]: "ok"/"MISS" for a ratio (or absolute) target.
 verdict() {
     local row=$1 kind=$2 op=$3 limit=$4 abs=${5:-} v b
@@ -448,9 +454,9 @@ row "100 conns rps [threaded default]" "$(cell c100 c)" "$(cell c100 tokio)" "$(
 row "100 conns rps [threaded thread]" "$(cell c100 c)" "$(cell c100 tokio)" "$(cell c100 python)" \
     "$(cell c100 threaded-thread)" "-"
 row "1000 conns rps [threaded default]" "$(cell c1000 c)" "$(cell c1000 tokio)" "$(cell c1000 python)" \
-    "$(cell c1000 threaded)" "all served"
+    "$(cell c1000 threaded)" "$(served c1000 threaded)"
 row "1000 conns rps [threaded thread]" "$(cell c1000 c)" "$(cell c1000 tokio)" "$(cell c1000 python)" \
-    "$(cell c1000 threaded-thread)" "all served"
+    "$(cell c1000 threaded-thread)" "$(served c1000 threaded-thread)"
 row "ctx switches/request, 100 conns" "$(cell ctxsw c)" "$(cell ctxsw tokio)" "$(cell ctxsw python)" \
     "${R[ctxsw,threaded]:--} / ${R[ctxsw,threaded-thread]:--}" "(default / thread)"
 row "server syscalls/request, 100 conns" "$(cell syscalls c)" "$(cell syscalls tokio)" "$(cell syscalls python)" \
@@ -466,7 +472,7 @@ row "server threads, 1000 idle conns" "${R[threads,c]:--}" "${R[threads,tokio]:-
 row "16B frames/s [framing length]" "$(cell frames c-frames c-frames)" "-" "-" \
     "$(cell frames framing c-frames)" "(C = unbuffered)"
 row "reads/frame [framing length]" "${R[reads,c-frames]:--}" "-" "-" \
-    "${R[reads,framing]:--} (${R[readsn,framing]:-?} reads)" "$(verdict reads framing '<=' 0.05 abs)"
+    "$([ -n "${R[reads,framing]:-}" ] && echo "${R[reads,framing]} (${R[readsn,framing]} reads)" || echo -)" "$(verdict reads framing '<=' 0.05 abs)"
 missing=()
 [ $HAVE_ECHO = 1 ] || missing+=(tcp-echo)
 [ $HAVE_THREADED = 1 ] || missing+=(tcp-threaded)
