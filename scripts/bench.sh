@@ -66,7 +66,7 @@ die() {
 # 1000 client sockets plus 1000 server sockets in one run: raise the
 # descriptor limit (soft up to hard; root may raise the hard one too).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-[ "$(ulimit -n)" -ge 4096 ] || die "ulimit -n is $(ulimit -n); 1000 connections need more"
+[ "$(ulimit -n)" -ge 1100 ] || die "ulimit -n is $(ulimit -n); 1000 connections need 1100 descriptors"
 
 need_pkg() { # need_pkg COMMAND PACKAGE: install PACKAGE if COMMAND is missing
     command -v "$1" >/dev/null 2>&1 && return 0
