@@ -1,0 +1,481 @@
+#!/usr/bin/env bash
+# make bench: measure the lesson servers against baselines started here, in
+# the same run, and print ONE table of figures and ratios versus the C echo.
+#
+# Baselines (bench/, its own cargo workspace so lessons never compile tokio):
+#   C      bench/c/echo.c, thread per connection, blocking (gcc -O2 -pthread)
+#   tokio  bench/tokio-echo, multi-threaded runtime, one task per connection
+#   Python bench/python/echo_server.py, socketserver.ThreadingTCPServer
+#   C-unbuf bench/c/frames_unbuffered.c, a length-framed server that reads
+#          4 bytes then the payload (2 reads per frame), for the framing rows
+# Load: bench/loadgen (std threads, blocking sockets, every reply verified).
+# Lessons measured when their binary builds: tcp-echo (stream, round trips),
+# tcp-threaded (100/1000 connections, idle RSS), framing (frames, reads).
+#
+# Every server starts on port 0 and is killed by the EXIT trap; all traffic
+# is on 127.0.0.1; every wait is bounded. Single-stream throughput is the
+# best of ROUNDS+2 runs, the round-trip p50 the lowest and p99 the median of
+# ROUNDS+2 runs, connection figures the median of ROUNDS runs, and the servers are interleaved within a round so a burst of
+# load elsewhere on the machine hits them all alike. bench/README.md says
+# how to read the table.
+#
+# Environment: ROUNDS (default 3), QUICK=1 (smaller loads, for trying it out).
+
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+BIN=$ROOT/target/release
+BBIN=$BENCH/target/release
+LOADGEN=$BBIN/loadgen
+ROUNDS=${ROUNDS:-3}
+PY=${PYTHON:-python3}
+WORK=$(mktemp -d)
+PIDS=()
+
+STREAM_BYTES=$((1024 << 20))
+RTT_COUNT=20000
+FRAMES=1000000
+STRACE_FRAMES=20000
+if [ "${QUICK:-0}" = 1 ]; then
+    STREAM_BYTES=$((32 << 20))
+    RTT_COUNT=2000
+    FRAMES=50000
+    STRACE_FRAMES=5000
+    ROUNDS=1
+fi
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+die() {
+    echo "bench: error: $*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------- setup
+# 1000 client sockets plus 1000 server sockets in one run: raise the
+# descriptor limit (soft up to hard; root may raise the hard one too).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" -ge 1100 ] || die "ulimit -n is $(ulimit -n); 1000 connections need 1100 descriptors"
+
+need_pkg() { # need_pkg COMMAND PACKAGE: install PACKAGE if COMMAND is missing
+    command -v "$1" >/dev/null 2>&1 && return 0
+    log "installing $2 (for $1)"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        { apt-get install -y -q "$2" || { apt-get update -q && apt-get install -y -q "$2"; }; } \
+            >"$WORK/apt.log" 2>&1
+    fi
+    command -v "$1" >/dev/null 2>&1
+}
+need_pkg gcc gcc || die "gcc is needed for the C baseline"
+need_pkg taskset util-linux || die "taskset is needed to pin the round trips"
+need_pkg "$PY" python3 || die "python3 is needed for the Python baseline"
+HAVE_STRACE=1
+need_pkg strace strace || { HAVE_STRACE=0; log "no strace: read syscalls per frame skipped"; }
+HAVE_PERF=1
+if ! { command -v perf >/dev/null && perf stat -e context-switches -- true >/dev/null 2>&1; }; then
+    HAVE_PERF=0
+    log "perf stat unavailable: context switches skipped"
+fi
+# Syscalls per request need a tracepoint (root, or perf_event_paranoid <= 1).
+PERF_EVENTS=context-switches,task-clock
+perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1 && PERF_EVENTS+=,raw_syscalls:sys_enter
+
+log "building (release)"
+(cd "$ROOT" && cargo build --release --workspace --bins -q) || die "cargo build of the lessons failed"
+(cd "$BENCH" && cargo build --release -q) || die "cargo build in bench/ failed"
+gcc -O2 -pthread -o "$WORK/c-echo" "$BENCH/c/echo.c" || die "gcc echo.c failed"
+gcc -O2 -o "$WORK/c-frames" "$BENCH/c/frames_unbuffered.c" || die "gcc frames_unbuffered.c failed"
+
+# Lessons that exist in this checkout (the script runs before and after they
+# are merged): a lesson is measured when its release binary was built.
+HAVE_ECHO=0 HAVE_THREADED=0 HAVE_FRAMING=0
+[ -x "$BIN/tcp-echo" ] && HAVE_ECHO=1
+[ -x "$BIN/tcp-threaded" ] && HAVE_THREADED=1
+[ -x "$BIN/framing" ] && HAVE_FRAMING=1
+
+# ---------------------------------------------------------------- servers
+# server_cmd KIND: the command line of a server on port 0.
+server_cmd() {
+    case $1 in
+        c) echo "$WORK/c-echo 0" ;;
+        tokio) echo "$BBIN/tokio-echo --port 0" ;;
+        python) echo "$PY $BENCH/python/echo_server.py 0" ;;
+        tcp-echo) echo "$BIN/tcp-echo server --port 0" ;;
+        threaded) echo "$BIN/tcp-threaded server --port 0" ;;
+        threaded-thread) echo "$BIN/tcp-threaded server --port 0 --mode thread" ;;
+        c-frames) echo "$WORK/c-frames 0" ;;
+        framing) echo "$BIN/framing server --port 0 --strategy length" ;;
+        *) die "unknown server $1" ;;
+    esac
+}
+
+# start KIND [PIN]: start a server (pinned to CPU 0 when PIN=pin), wait up to
+# 10 s for its `listening on ADDR` line; sets SRV_PID and SRV_ADDR. Its
+# stdout goes to $WORK/KIND.out (the framing rows count the messages there).
+start() {
+    local kind=$1 pin=${2:-} i
+    local -a cmd
+    read -r -a cmd <<<"$(server_cmd "$kind")"
+    [ "$pin" = pin ] && cmd=(taskset -c 0 "${cmd[@]}")
+    : >"$WORK/$kind.out" # exists before the first poll below
+    "${cmd[@]}" >"$WORK/$kind.out" 2>"$WORK/$kind.err" &
+    SRV_PID=$!
+    PIDS+=("$SRV_PID")
+    SRV_ADDR=
+    for ((i = 0; i < 100; i++)); do
+        SRV_ADDR=$(sed -n '1s/^listening on //p' "$WORK/$kind.out")
+        [ -n "$SRV_ADDR" ] && return 0
+        kill -0 "$SRV_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "$kind did not start: $(tail -n 3 "$WORK/$kind.err")"
+    return 1
+}
+
+# stop PID: SIGTERM, up to 3 s to exit, then SIGKILL.
+stop() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 30; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+}
+
+# field LINE KEY: the value of KEY=value in a loadgen line.
+field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
+
+# load NAME ARGS...: run the load generator (bounded: 120 s), log failures.
+load() {
+    local name=$1 out
+    shift
+    if out=$(timeout 120 "$@" 2>"$WORK/load.err"); then
+        echo "$out"
+    else
+        log "$name: load failed: $out $(tail -n 2 "$WORK/load.err")"
+        echo "$out"
+    fi
+}
+
+declare -A SPID SADDR # running servers by kind: pid, address
+
+# stop_kind KIND: stop the running server of that kind, if any.
+stop_kind() {
+    [ -n "${SPID[$1]:-}" ] && stop "${SPID[$1]}"
+    unset "SPID[$1]" "SADDR[$1]"
+}
+
+declare -A R      # R[row,server] = figure
+declare -A SAMPLES # collected figures per round, space separated
+
+add_sample() { SAMPLES[$1,$2]="${SAMPLES[$1,$2]:-} $3"; }
+best() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | tail -n 1; }
+lowest() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | head -n 1; }
+median() {
+    local -a v
+    mapfile -t v < <(tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g)
+    [ ${#v[@]} -gt 0 ] && echo "${v[$(((${#v[@]} - 1) / 2))]}"
+}
+
+ECHO_SERVERS=(c tokio python)
+[ $HAVE_ECHO = 1 ] && ECHO_SERVERS+=(tcp-echo)
+
+# ---------------------------------------------------------------- round trips
+# Pinned: server and load on CPU 0. Unpinned, a 64-byte round trip on 2
+# cores lands in one of two modes depending on whether the scheduler puts
+# server and client on the same core (a wake-up on the same core is cheap,
+# a cross-core wake-up costs an IPI and a cold cache), so the figure jumps.
+RTT_ROUNDS=$((ROUNDS + 2)) # cheap (0.3 s each), and CPU 0 is shared
+log "round trips (pinned to CPU 0), $RTT_ROUNDS rounds"
+for kind in "${ECHO_SERVERS[@]}"; do
+    start "$kind" pin || continue
+    SPID[$kind]=$SRV_PID SADDR[$kind]=$SRV_ADDR
+done
+for ((round = 1; round <= RTT_ROUNDS; round++)); do
+    for kind in "${ECHO_SERVERS[@]}"; do
+        [ -n "${SADDR[$kind]:-}" ] || continue
+        line=$(load "rtt $kind" taskset -c 0 "$LOADGEN" rtt --addr "${SADDR[$kind]}" --count "$RTT_COUNT")
+        [ "$(field "$line" errors)" = 0 ] || { R[rtt_err,$kind]=1; continue; }
+        add_sample rtt50 "$kind" "$(field "$line" p50_us)"
+        add_sample rtt99 "$kind" "$(field "$line" p99_us)"
+    done
+done
+for kind in "${ECHO_SERVERS[@]}"; do
+    stop_kind "$kind"
+    [ -n "${R[rtt_err,$kind]:-}" ] && continue
+    # p50: the lowest of the rounds (other work on CPU 0 only ever adds to
+    # it); p99, a tail by nature: the median of the rounds.
+    R[rtt50,$kind]=$(lowest "${SAMPLES[rtt50,$kind]:-}")
+    R[rtt99,$kind]=$(median "${SAMPLES[rtt99,$kind]:-}")
+done
+
+# ---------------------------------------------------------------- stream
+STREAM_ROUNDS=$((ROUNDS + 2)) # the noisiest figure: two more tries
+log "single-connection stream, $((STREAM_BYTES >> 20)) MiB, $STREAM_ROUNDS rounds"
+for kind in "${ECHO_SERVERS[@]}"; do
+    start "$kind" || continue
+    SPID[$kind]=$SRV_PID SADDR[$kind]=$SRV_ADDR
+done
+for ((round = 1; round <= STREAM_ROUNDS; round++)); do
+    for kind in "${ECHO_SERVERS[@]}"; do
+        [ -n "${SADDR[$kind]:-}" ] || continue
+        # The last round also counts the server's CPU time per GiB: a
+        # steadier figure than MB/s when other work shares the machine.
+        perf_pid=
+        if [ $HAVE_PERF = 1 ] && [ "$round" = "$STREAM_ROUNDS" ]; then
+            perf stat -p "${SPID[$kind]}" -e task-clock -x, -o "$WORK/perfs-$kind" 2>/dev/null &
+            perf_pid=$!
+            sleep 0.3 # let perf attach
+        fi
+        line=$(load "stream $kind" "$LOADGEN" stream --addr "${SADDR[$kind]}" --bytes "$STREAM_BYTES")
+        [ "$(field "$line" errors)" = 0 ] && add_sample stream "$kind" "$(field "$line" mb_s)"
+        if [ -n "$perf_pid" ]; then
+            kill -INT "$perf_pid" 2>/dev/null
+            wait "$perf_pid" 2>/dev/null
+            cpu_ms=$(awk -F, '$3 == "task-clock" {print $1}' "$WORK/perfs-$kind")
+            [ -n "$cpu_ms" ] && R[streamcpu,$kind]=$(awk -v ms="$cpu_ms" -v b="$STREAM_BYTES" \
+                'BEGIN {printf "%.0f", ms / (b / 1073741824)}')
+        fi
+    done
+done
+for kind in "${ECHO_SERVERS[@]}"; do
+    R[stream,$kind]=$(best "${SAMPLES[stream,$kind]:-}")
+done
+
+# ---------------------------------------------------------------- connections
+# The tcp-echo server serves one client at a time: it has no rows here.
+CONN_SERVERS=(c tokio python)
+[ $HAVE_THREADED = 1 ] && CONN_SERVERS+=(threaded threaded-thread)
+stop_kind tcp-echo
+for kind in threaded threaded-thread; do
+    [ $HAVE_THREADED = 1 ] || continue
+    start "$kind" || continue
+    SPID[$kind]=$SRV_PID SADDR[$kind]=$SRV_ADDR
+done
+
+# conns_run ROW C R: C connections x R requests of 64 bytes on every server.
+conns_run() {
+    local row=$1 c=$2 r=$3 round kind line
+    log "$c connections x $r requests of 64 bytes, $ROUNDS rounds"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for kind in "${CONN_SERVERS[@]}"; do
+            [ -n "${SADDR[$kind]:-}" ] || continue
+            line=$(load "$row $kind" "$LOADGEN" conns --addr "${SADDR[$kind]}" \
+                --connections "$c" --requests "$r" --size 64)
+            if [ "$(field "$line" errors)" = 0 ] && [ "$(field "$line" served)" = "$c" ]; then
+                add_sample "$row" "$kind" "$(field "$line" rps)"
+            else
+                # A run that lost a connection counts against the server.
+                R[${row}_fail,$kind]="$(field "$line" served)/$c served"
+            fi
+        done
+    done
+    for kind in "${CONN_SERVERS[@]}"; do
+        # Median, not best: the timed part includes the server accepting
+        # and spawning for late connections, which swings both ways.
+        R[$row,$kind]=$(median "${SAMPLES[$row,$kind]:-}")
+        [ -n "${R[${row}_fail,$kind]:-}" ] && R[$row,$kind]="FAIL(${R[${row}_fail,$kind]})"
+    done
+}
+conns_run c100 100 500
+conns_run c1000 1000 100
+
+# Context switches per request at 100 connections, counted by perf over all
+# the server's threads (perf stat -p follows threads created while it runs).
+if [ $HAVE_PERF = 1 ]; then
+    log "context switches per request at 100 connections (perf stat)"
+    for kind in "${CONN_SERVERS[@]}"; do
+        [ -n "${SADDR[$kind]:-}" ] || continue
+        perf stat -p "${SPID[$kind]}" -e "$PERF_EVENTS" -x, -o "$WORK/perf-$kind" 2>/dev/null &
+        perf_pid=$!
+        sleep 0.3 # let perf attach before the load starts (it only counts)
+        # The load generator shares the 2 CPUs: count its CPU too.
+        line=$(load "ctxsw $kind" perf stat -x, -e task-clock -o "$WORK/perfc-$kind" -- \
+            "$LOADGEN" conns --addr "${SADDR[$kind]}" --connections 100 --requests 500 --size 64)
+        kill -INT "$perf_pid" 2>/dev/null
+        wait "$perf_pid" 2>/dev/null
+        requests=$(field "$line" requests)
+        switches=$(awk -F, '$3 == "context-switches" {print $1}' "$WORK/perf-$kind")
+        cpu_ms=$(awk -F, '$3 == "task-clock" {print $1}' "$WORK/perf-$kind")
+        if [ -n "$requests" ] && [ "$requests" -gt 0 ] && [ -n "$switches" ]; then
+            R[ctxsw,$kind]=$(awk -v s="$switches" -v r="$requests" 'BEGIN {printf "%.2f", s / r}')
+            R[cpuus,$kind]=$(awk -v ms="$cpu_ms" -v r="$requests" 'BEGIN {printf "%.1f", ms * 1000 / r}')
+            syscalls=$(awk -F, '$3 == "raw_syscalls:sys_enter" {print $1}' "$WORK/perf-$kind")
+            [ -n "$syscalls" ] && R[syscalls,$kind]=$(awk -v s="$syscalls" -v r="$requests" 'BEGIN {printf "%.2f", s / r}')
+            client_ms=$(awk -F, '$3 == "task-clock" {print $1}' "$WORK/perfc-$kind")
+            R[clientus,$kind]=$(awk -v ms="$client_ms" -v r="$requests" 'BEGIN {printf "%.1f", ms * 1000 / r}')
+        fi
+    done
+fi
+for kind in "${CONN_SERVERS[@]}"; do
+    stop_kind "$kind"
+done
+
+# ---------------------------------------------------------------- memory
+# RSS with 1000 idle connections, each having made one round trip (so the
+# server really took it on: thread, stack and buffer). Fresh servers.
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+RSS_SERVERS=(c tokio python)
+[ $HAVE_THREADED = 1 ] && RSS_SERVERS+=(threaded-thread)
+log "RSS with 1000 idle connections"
+for kind in "${RSS_SERVERS[@]}"; do
+    start "$kind" || continue
+    # Created here, not by the redirection below: that one runs in the
+    # child, possibly after our first look at the file.
+    : >"$WORK/idle-$kind.out"
+    timeout 60 "$LOADGEN" idle --addr "$SRV_ADDR" --connections 1000 --hold-secs 1.5 \
+        >"$WORK/idle-$kind.out" 2>"$WORK/idle-$kind.err" &
+    idle_pid=$!
+    for ((i = 0; i < 300; i++)); do
+        grep -q '^connected=' "$WORK/idle-$kind.out" && break
+        kill -0 "$idle_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    connected=$(field "$(head -n 1 "$WORK/idle-$kind.out")" connected)
+    kb=$(rss_kb "$SRV_PID")
+    threads=$(awk '/^Threads:/ {print $2}' "/proc/$SRV_PID/status" 2>/dev/null)
+    wait "$idle_pid"
+    if [ "$connected" = 1000 ] && [ -n "$kb" ]; then
+        R[rss,$kind]=$(awk -v kb="$kb" 'BEGIN {printf "%.1f", kb / 1024}')
+        R[threads,$kind]=$threads
+    else
+        R[rss,$kind]="FAIL(${connected:-0}/1000)"
+        log "idle $kind: $(tail -n 2 "$WORK/idle-$kind.err")"
+    fi
+    stop "$SRV_PID"
+done
+
+# ---------------------------------------------------------------- framing
+FRAME_SERVERS=(c-frames)
+[ $HAVE_FRAMING = 1 ] && FRAME_SERVERS+=(framing)
+# frames_count KIND: messages the server printed for the last client.
+frames_count() { grep -c '^message: frame-' "$WORK/$1.out"; }
+log "pipelined 16-byte length frames, $FRAMES per run, $ROUNDS rounds"
+for kind in "${FRAME_SERVERS[@]}"; do
+    for ((round = 1; round <= ROUNDS; round++)); do
+        start "$kind" || break
+        line=$(load "frames $kind" "$LOADGEN" frames --addr "$SRV_ADDR" --frames "$FRAMES" --size 16)
+        # The server prints each message; stopping it flushes its stdout.
+        stop "$SRV_PID"
+        got=$(frames_count "$kind")
+        if [ "$(field "$line" errors)" = 0 ] && [ "$got" = "$FRAMES" ]; then
+            add_sample frames "$kind" "$(field "$line" frames_s)"
+        else
+            R[frames_fail,$kind]="$got/$FRAMES printed"
+        fi
+    done
+    R[frames,$kind]=$(best "${SAMPLES[frames,$kind]:-}")
+    [ -n "${R[frames_fail,$kind]:-}" ] && R[frames,$kind]="FAIL(${R[frames_fail,$kind]})"
+done
+if [ $HAVE_STRACE = 1 ]; then
+    log "read syscalls per frame (strace -f -c), $STRACE_FRAMES frames"
+    for kind in "${FRAME_SERVERS[@]}"; do
+        start "$kind" || continue
+        : >"$WORK/strace-$kind.err"
+        strace -f -c -e trace=read,recvfrom -o "$WORK/strace-$kind" -p "$SRV_PID" 2>"$WORK/strace-$kind.err" &
+        strace_pid=$!
+        for ((i = 0; i < 50; i++)); do
+            grep -q attached "$WORK/strace-$kind.err" && break
+            sleep 0.1
+        done
+        line=$(load "strace $kind" "$LOADGEN" frames --addr "$SRV_ADDR" --frames "$STRACE_FRAMES" --size 16)
+        kill -INT "$strace_pid" 2>/dev/null
+        wait "$strace_pid" 2>/dev/null
+        reads=$(awk '$NF == "read" || $NF == "recvfrom" {n += $4} END {print n + 0}' "$WORK/strace-$kind")
+        if [ "$(field "$line" errors)" = 0 ] && [ "$reads" -gt 0 ]; then
+            R[reads,$kind]=$(awk -v r="$reads" -v f="$STRACE_FRAMES" 'BEGIN {printf "%.4f", r / f}')
+            R[readsn,$kind]=$reads
+        fi
+        stop "$SRV_PID"
+    done
+fi
+
+# ---------------------------------------------------------------- table
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+echo
+echo "machine: $(nproc) CPUs ($cpu_model), Linux $(uname -r), $(rustc --version | cut -d' ' -f1-2), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "figures: stream best of $STREAM_ROUNDS; RTT p50 lowest, p99 median of $RTT_ROUNDS; connections median of $ROUNDS; (x) = ratio to C; shared machine: expect noise"
+
+# cell ROW KIND: "figure (ratio)" versus the row's baseline column.
+cell() {
+    local row=$1 kind=$2 base=${3:-c} v b
+    v=${R[$row,$kind]:-}
+    b=${R[$row,$base]:-}
+    if [ -z "$v" ]; then
+        echo "-"
+    elif [[ $v =~ ^[0-9.]+$ ]] && [[ $b =~ ^[0-9.]+$ ]] && [ "$kind" != "$base" ]; then
+        awk -v v="$v" -v b="$b" 'BEGIN {printf "%s (%.2fx)", v, (b > 0 ? v / b : 0)}'
+    else
+        echo "$v"
+    fi
+}
+# served ROW KIND: "ok all served" when the row has a figure (a run that
+# lost a connection leaves FAIL(...) instead), else "-" or "MISS".
+served() {
+    local v=${R[$1,$2]:-}
+    if [ -z "$v" ]; then echo "-"; elif [[ $v =~ ^[0-9.]+$ ]]; then echo "ok all served"; else echo "MISS all served"; fi
+}
+# verdict ROW KIND OP LIMIT [abs]: "ok"/"MISS" for a ratio (or absolute) target.
+verdict() {
+    local row=$1 kind=$2 op=$3 limit=$4 abs=${5:-} v b
+    v=${R[$row,$kind]:-}
+    b=${R[$row,c]:-1}
+    [[ $v =~ ^[0-9.]+$ ]] || { echo "-"; return; }
+    [ -n "$abs" ] && b=1
+    awk -v v="$v" -v b="$b" -v op="$op" -v l="$limit" 'BEGIN {
+        r = v / b; ok = (op == ">=") ? (r >= l) : (op == "<=") ? (r <= l) : (r < l)
+        printf "%s %s%s", ok ? "ok" : "MISS", op, l }'
+}
+row() { printf '%-36s %-16s %-18s %-18s %-20s %s\n' "$@"; }
+row "measurement" "C" "tokio" "Python" "lesson" "target"
+row "stream MB/s [tcp-echo]" "$(cell stream c)" "$(cell stream tokio)" "$(cell stream python)" \
+    "$(cell stream tcp-echo)" "$(verdict stream tcp-echo '>=' 0.95)"
+row "stream server CPU ms/GiB [tcp-echo]" "$(cell streamcpu c)" "$(cell streamcpu tokio)" "$(cell streamcpu python)" \
+    "$(cell streamcpu tcp-echo)" "(lower is better)"
+row "64B RTT p50 us, pinned [tcp-echo]" "$(cell rtt50 c)" "$(cell rtt50 tokio)" "$(cell rtt50 python)" \
+    "$(cell rtt50 tcp-echo)" "$(verdict rtt50 tcp-echo '<=' 1.05)"
+row "64B RTT p99 us, pinned [tcp-echo]" "$(cell rtt99 c)" "$(cell rtt99 tokio)" "$(cell rtt99 python)" \
+    "$(cell rtt99 tcp-echo)" "-"
+row "100 conns rps [threaded default]" "$(cell c100 c)" "$(cell c100 tokio)" "$(cell c100 python)" \
+    "$(cell c100 threaded)" "$(verdict c100 threaded '>=' 0.95)"
+row "100 conns rps [threaded thread]" "$(cell c100 c)" "$(cell c100 tokio)" "$(cell c100 python)" \
+    "$(cell c100 threaded-thread)" "-"
+row "1000 conns rps [threaded default]" "$(cell c1000 c)" "$(cell c1000 tokio)" "$(cell c1000 python)" \
+    "$(cell c1000 threaded)" "$(served c1000 threaded)"
+row "1000 conns rps [threaded thread]" "$(cell c1000 c)" "$(cell c1000 tokio)" "$(cell c1000 python)" \
+    "$(cell c1000 threaded-thread)" "$(served c1000 threaded-thread)"
+row "ctx switches/request, 100 conns" "$(cell ctxsw c)" "$(cell ctxsw tokio)" "$(cell ctxsw python)" \
+    "${R[ctxsw,threaded]:--} / ${R[ctxsw,threaded-thread]:--}" "(default / thread)"
+row "server syscalls/request, 100 conns" "$(cell syscalls c)" "$(cell syscalls tokio)" "$(cell syscalls python)" \
+    "${R[syscalls,threaded]:--} / ${R[syscalls,threaded-thread]:--}" "(default / thread)"
+row "server CPU us/request, 100 conns" "$(cell cpuus c)" "$(cell cpuus tokio)" "$(cell cpuus python)" \
+    "${R[cpuus,threaded]:--} / ${R[cpuus,threaded-thread]:--}" "(default / thread)"
+row "loadgen CPU us/request, 100 conns" "${R[clientus,c]:--}" "${R[clientus,tokio]:--}" "${R[clientus,python]:--}" \
+    "${R[clientus,threaded]:--} / ${R[clientus,threaded-thread]:--}" "(same 2 CPUs)"
+row "RSS MB, 1000 idle conns [thread]" "$(cell rss c)" "$(cell rss tokio)" "$(cell rss python)" \
+    "$(cell rss threaded-thread)" "$(verdict rss threaded-thread '<' 64 abs)"
+row "server threads, 1000 idle conns" "${R[threads,c]:--}" "${R[threads,tokio]:--}" "${R[threads,python]:--}" \
+    "${R[threads,threaded-thread]:--}" "-"
+row "16B frames/s [framing length]" "$(cell frames c-frames c-frames)" "-" "-" \
+    "$(cell frames framing c-frames)" "(C = unbuffered)"
+row "reads/frame [framing length]" "${R[reads,c-frames]:--}" "-" "-" \
+    "$([ -n "${R[reads,framing]:-}" ] && echo "${R[reads,framing]} (${R[readsn,framing]} reads)" || echo -)" "$(verdict reads framing '<=' 0.05 abs)"
+missing=()
+[ $HAVE_ECHO = 1 ] || missing+=(tcp-echo)
+[ $HAVE_THREADED = 1 ] || missing+=(tcp-threaded)
+[ $HAVE_FRAMING = 1 ] || missing+=(framing)
+[ ${#missing[@]} -eq 0 ] || echo "not built in this checkout (rows show -): ${missing[*]}"
+exit 0
