@@ -3,7 +3,7 @@ SHELL := /bin/bash
 LESSON ?=
 DEST ?=
 
-.PHONY: all build demo test lint eject soak fuzz
+.PHONY: all build demo test lint eject soak fuzz bench
 
 all: build
 
@@ -22,6 +22,7 @@ test:
 ## make lint: formatting, clippy with warnings as errors, shellcheck.
 lint:
 	cargo fmt --all --check
+	cargo fmt --all --check --manifest-path bench/Cargo.toml
 	cargo clippy --workspace --all-targets -- -D warnings
 	shellcheck -x scripts/*.sh scripts/scenarios/*.sh .ci/run
 
@@ -41,3 +42,8 @@ soak:
 FUZZ_CASES ?= 100000
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p framing codec::tests
+
+## make bench: lesson servers against C, tokio and Python baselines, one
+## table of ratios (see bench/README.md). QUICK=1 for a short run.
+bench:
+	@scripts/bench.sh

@@ -3,7 +3,8 @@
 //! `message: TEXT`. A bad frame ends that client's connection with a
 //! logged reason; the next client is served as usual.
 
-use std::io::{BufReader, ErrorKind, Write};
+use std::cell::RefCell;
+use std::io::{BufReader, BufWriter, ErrorKind, Read, StdoutLock, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
@@ -65,13 +66,21 @@ pub fn run(args: &ServerArgs) -> Result<()> {
 
 /// Decodes and prints every message of one client; returns how many.
 fn serve(stream: &TcpStream, framing: &FramingArgs, idle: Duration, stop: &Stop) -> Result<u64> {
-    let mut reader = BufReader::with_capacity(READ_BUFFER, Patient::new(stream, stop, idle)?);
-    let mut count = 0;
+    // Decoded messages go to stdout through our own buffer, so a burst of
+    // small frames costs one write(), not one per message (stdout alone
+    // writes at every newline). That buffer is flushed just before each
+    // read() from the socket, the moment we might block: no printed
+    // message ever waits for the client's next bytes.
+    let out = RefCell::new(BufWriter::new(std::io::stdout().lock()));
+    let socket = FlushFirst {
+        socket: Patient::new(stream, stop, idle)?,
+        out: &out,
+    };
+    let mut reader = BufReader::with_capacity(READ_BUFFER, socket);
+    let mut count = 0u64;
     let mut print = |message: &[u8]| -> Result<()> {
         count += 1;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "message: {}", escape(message)).context("writing to stdout")?;
-        out.flush().context("flushing stdout")
+        writeln!(out.borrow_mut(), "message: {}", escape(message)).context("writing to stdout")
     };
     match framing.strategy {
         Strategy::Eof => {
@@ -128,5 +137,21 @@ fn serve(stream: &TcpStream, framing: &FramingArgs, idle: Duration, stop: &Stop)
         Err(e) if e.kind() == ErrorKind::NotConnected => {}
         other => other.context("closing")?,
     }
+    out.borrow_mut().flush().context("flushing stdout")?;
     Ok(count)
+}
+
+/// The socket reader, which first flushes the printed messages: see
+/// `serve`. (`read` is only called when the `BufReader` above it has run
+/// out of bytes, so this is once per 64 KiB, not once per message.)
+struct FlushFirst<'a> {
+    socket: Patient<'a>,
+    out: &'a RefCell<BufWriter<StdoutLock<'static>>>,
+}
+
+impl Read for FlushFirst<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.out.borrow_mut().flush()?;
+        self.socket.read(buf)
+    }
 }
