@@ -37,11 +37,12 @@ soak:
 	cargo build --release --workspace --bins
 	python3 soak/hostile.py target/release
 
-## make fuzz: the decoders' property tests with many more cases than
+## make fuzz: the decoders' and the line reader's property tests with many more cases than
 ## `make test` runs (FUZZ_CASES, default 100000), in release mode.
 FUZZ_CASES ?= 100000
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p framing codec::tests
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p tcp-threaded connection::tests
 
 ## make bench: lesson servers against C, tokio and Python baselines, one
 ## table of ratios (see bench/README.md). QUICK=1 for a short run.

@@ -70,11 +70,7 @@ pub fn serve(stream: &TcpStream, peer: SocketAddr, limits: Limits) -> Result<u64
 
 /// Reads one line, newline included, into `line`. Returns false on a clean
 /// EOF between lines; a line cut short by EOF is an error, never a request.
-fn read_line(
-    reader: &mut BufReader<&TcpStream>,
-    line: &mut Vec<u8>,
-    limits: Limits,
-) -> Result<bool> {
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>, limits: Limits) -> Result<bool> {
     let mut first_byte_at = None;
     loop {
         let available = match reader.fill_buf() {
@@ -144,5 +140,98 @@ fn send_all(mut stream: &TcpStream, data: &[u8]) -> Result<()> {
         }
         // BrokenPipe / ConnectionReset: the client left while we wrote.
         Err(e) => Err(e).context("writing a reply"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, BufReader, Read};
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::{Limits, read_line};
+
+    const LIMITS: Limits = Limits {
+        max_line: 64,
+        idle: Duration::from_secs(30),
+        delay: Duration::ZERO,
+    };
+
+    /// Hands out its bytes in the given chunk sizes, like a TCP stream.
+    struct Chunky(Vec<u8>, Vec<usize>, usize);
+
+    impl Read for Chunky {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let size = self.1[self.2 % self.1.len()]
+                .max(1)
+                .min(buf.len())
+                .min(self.0.len());
+            self.2 += 1;
+            buf[..size].copy_from_slice(&self.0[..size]);
+            self.0.drain(..size);
+            Ok(size)
+        }
+    }
+
+    /// Reads every line of `data`; the error that ended it, if any.
+    fn lines(data: Vec<u8>, sizes: Vec<usize>) -> (Vec<Vec<u8>>, Option<String>) {
+        let mut reader = BufReader::with_capacity(16, Chunky(data, sizes, 0));
+        let (mut lines, mut line) = (Vec::new(), Vec::new());
+        loop {
+            match read_line(&mut reader, &mut line, LIMITS) {
+                Ok(true) => lines.push(std::mem::take(&mut line)),
+                Ok(false) => return (lines, None),
+                Err(e) => return (lines, Some(e.to_string())),
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_cut_by_eof_or_over_the_limit_is_an_error() {
+        let (got, error) = lines(b"one\ntwo".to_vec(), vec![3]);
+        assert_eq!(got, [b"one\n".to_vec()]);
+        assert_eq!(
+            error.unwrap(),
+            "client closed in the middle of a line (3 bytes, no newline)"
+        );
+        let (got, error) = lines([vec![b'x'; 65], b"\n".to_vec()].concat(), vec![7]);
+        assert!(got.is_empty());
+        assert_eq!(error.unwrap(), "line longer than 64 bytes (--max-line)");
+        let (got, error) = lines([vec![b'x'; 64], b"\n".to_vec()].concat(), vec![7]);
+        assert_eq!(got.len(), 1, "exactly --max-line bytes is allowed");
+        assert!(error.is_none());
+    }
+
+    proptest! {
+        // 256 cases by default; `make fuzz` raises PROPTEST_CASES.
+        #![proptest_config(ProptestConfig::default())]
+
+        /// Any lines, split anyhow by the stream, come back exactly.
+        #[test]
+        fn lines_round_trip_through_any_chunking(
+            sent in prop::collection::vec(prop::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 0..64), 0..20),
+            sizes in prop::collection::vec(1usize..9, 1..10),
+        ) {
+            let wire: Vec<u8> = sent.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+            let (got, error) = lines(wire, sizes);
+            prop_assert!(error.is_none());
+            let expected: Vec<Vec<u8>> = sent.iter().map(|l| [l.as_slice(), b"\n"].concat()).collect();
+            prop_assert_eq!(got, expected);
+        }
+
+        /// Arbitrary bytes never panic the line reader, and no line it
+        /// returns is over the limit.
+        #[test]
+        fn arbitrary_bytes_never_exceed_the_limit(
+            data in prop::collection::vec(any::<u8>(), 0..1000),
+            sizes in prop::collection::vec(1usize..40, 1..10),
+        ) {
+            let (got, _) = lines(data, sizes);
+            for line in got {
+                prop_assert!(line.len() <= LIMITS.max_line + 1);
+                prop_assert_eq!(line.last(), Some(&b'\n'));
+            }
+        }
     }
 }
