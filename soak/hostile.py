@@ -144,6 +144,20 @@ def probe_length(server, timeout=15):
         return sock.recv(1) == b''  # the server closes once it has the end frame
 
 
+def probe_netstring(server, timeout=15):
+    with connect(server, timeout) as sock:
+        sock.sendall(b'12:still there?,')
+        sock.shutdown(socket.SHUT_WR)
+        return sock.recv(1) == b''
+
+
+def probe_delimited(server, timeout=15):
+    with connect(server, timeout) as sock:
+        sock.sendall(b'still there?\n')
+        sock.shutdown(socket.SHUT_WR)
+        return sock.recv(1) == b''
+
+
 def probe_udp(server, timeout=5):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(0.5)
@@ -409,8 +423,15 @@ def main():
                         ('oversized-line', oversized(b'y' * (1 << 20)))])
     suite('framing length', ['framing', 'server', '--strategy', 'length', '--idle-timeout', '2'], probe_length,
           common + [('mid-frame-reset/eof', mid_message(struct.pack('!I', 1000) + b'only ten b')),
-                    ('oversized-length', oversized(struct.pack('!I', 0xFFFFFFFF))),
-                    ('oversized-netstring-style', oversized(b'999999999999:'))])
+                    ('oversized-length', oversized(struct.pack('!I', 0xFFFFFFFF)))])
+    suite('framing netstring', ['framing', 'server', '--strategy', 'netstring', '--idle-timeout', '2'],
+          probe_netstring,
+          common + [('mid-frame-reset/eof', mid_message(b'1000:only ten b')),
+                    ('oversized-netstring', oversized(b'999999999999:'))])
+    suite('framing delimiter', ['framing', 'server', '--strategy', 'delimiter', '--idle-timeout', '2'],
+          probe_delimited,
+          common + [('mid-line-reset/eof', mid_message(b'no newline yet')),
+                    ('oversized-line', oversized(b'z' * (1 << 20)))])
     udp = Server('udp-datagrams', ['udp-datagrams', 'server'])
     try:
         check(udp, 'udp-garbage', udp_garbage, probe_udp)
