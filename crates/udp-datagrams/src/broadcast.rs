@@ -74,10 +74,7 @@ pub fn listen(args: &ListenArgs) -> Result<()> {
     let local = socket
         .local_addr()
         .context("reading the socket's address")?;
-    stop.on_stop(move || {
-        let target = common::endpoint::dialable(local);
-        let _ = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.send_to(b"", target));
-    });
+    datagram::wake_on_stop(&stop, local);
     announce(local)?;
     let mut buf = vec![0u8; MAX_PAYLOAD + 1];
     let mut seen = 0u64;

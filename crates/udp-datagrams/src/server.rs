@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use common::endpoint::{BindFailed, Endpoint, announce, dialable, family_name};
+use common::endpoint::{BindFailed, Endpoint, announce, family_name};
 use common::narrate;
 use common::stop::Stop;
 
@@ -41,15 +41,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let local = socket
         .local_addr()
         .context("reading the socket's address")?;
-    // recv_from() does not look at our stop flag. On stop, send ourselves an
-    // empty datagram: recv_from returns, the loop sees the flag and ends.
-    stop.on_stop(move || {
-        let poke = UdpSocket::bind((dialable(local).ip(), 0))
-            .and_then(|s| s.send_to(b"", dialable(local)));
-        if let Err(e) = poke {
-            eprintln!("could not wake the receive loop: {e}");
-        }
-    });
+    datagram::wake_on_stop(&stop, local);
     announce(local)?;
     let seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()
