@@ -210,7 +210,7 @@ mod tests {
         /// Any lines, split anyhow by the stream, come back exactly.
         #[test]
         fn lines_round_trip_through_any_chunking(
-            sent in prop::collection::vec(prop::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 0..64), 0..20),
+            sent in prop::collection::vec(prop::collection::vec(any::<u8>().prop_map(|b| if b == b'\n' { b'x' } else { b }), 0..64), 0..20),
             sizes in prop::collection::vec(1usize..9, 1..10),
         ) {
             let wire: Vec<u8> = sent.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
