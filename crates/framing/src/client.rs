@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use common::endpoint::{Endpoint, connect_tcp};
 use common::narrate;
+use framing::codec::{self, Strategy};
+use framing::escape::escape;
 
-use crate::codec::{self, Strategy};
-use crate::escape::escape;
 use crate::options::FramingArgs;
 
 #[derive(clap::Args)]

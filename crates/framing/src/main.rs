@@ -21,9 +21,7 @@
 //! This file only parses arguments.
 
 mod client;
-mod codec;
 mod deadlock;
-mod escape;
 mod options;
 mod patient;
 mod server;

@@ -1,7 +1,7 @@
 //! The framing options shared by the server and the client, so both
 //! sides always agree on the format.
 
-use crate::codec::{self, Strategy};
+use framing::codec::{self, Strategy};
 
 #[derive(clap::Args, Clone)]
 pub struct FramingArgs {

@@ -12,9 +12,9 @@ use anyhow::{Context, Result};
 use common::endpoint::{Endpoint, announce, listen_tcp};
 use common::narrate;
 use common::stop::Stop;
+use framing::codec::{self, Strategy};
+use framing::escape::escape;
 
-use crate::codec::{self, Strategy};
-use crate::escape::escape;
 use crate::options::FramingArgs;
 use crate::patient::Patient;
 
