@@ -1,6 +1,8 @@
 //! Codec tests: byte-exact wire formats from the book, limits, truncation,
 //! and property tests that feed the decoders random small chunks.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{self, BufReader, ErrorKind, Read};
 
 use proptest::prelude::*;
@@ -41,6 +43,45 @@ impl Read for Chunky {
 
 fn reader(data: Vec<u8>, sizes: Vec<usize>) -> BufReader<Chunky> {
     BufReader::new(Chunky::new(data, sizes))
+}
+
+/// Records, per thread, the largest single allocation, so a test can check
+/// that a decoder never allocated what a hostile peer asked for. (Per
+/// thread, because the tests run in parallel.)
+struct LargestAllocation;
+
+thread_local! {
+    // `const`-initialised: reading it never allocates, which matters inside
+    // an allocator.
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is passed straight to the system allocator; we only
+// note the size asked for.
+unsafe impl GlobalAlloc for LargestAllocation {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(layout.size())));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(new_size)));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: LargestAllocation = LargestAllocation;
+
+/// The largest single allocation `decode` makes on this thread.
+fn largest_allocation(decode: impl FnOnce()) -> usize {
+    LARGEST.with(|largest| largest.set(0));
+    decode();
+    LARGEST.with(Cell::get)
 }
 
 /// The three lines of the Zen of Python that blocks.py sends.
@@ -130,6 +171,40 @@ fn oversized_lengths_are_refused_before_reading_the_body() {
     assert_eq!(error.kind(), ErrorKind::InvalidData);
     let error = eof::read(&mut reader(vec![b'x'; 100], vec![7]), 64).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidData);
+}
+
+#[test]
+fn hostile_sizes_never_make_a_decoder_allocate_them() {
+    const LIMIT: usize = 1024;
+    // A decoder may hold at most LIMIT plus one read's worth (our readers
+    // hand out 4 KiB at a time); without its limit it would allocate 4 GiB
+    // (the claimed lengths) or 128 KiB (buffering the whole 100 KB line).
+    const BOUND: usize = 16 * 1024;
+    let endless_line = vec![b'x'; 100_000];
+    let mut r = reader(
+        [&u32::MAX.to_be_bytes()[..], &[b'x'; 100]].concat(),
+        vec![4096],
+    );
+    let largest = largest_allocation(|| drop(length::read(&mut r, LIMIT)));
+    assert!(
+        largest <= BOUND,
+        "length: allocated {largest} bytes at once"
+    );
+    let mut r = reader([&b"4000000000:"[..], &[b'x'; 100]].concat(), vec![4096]);
+    let largest = largest_allocation(|| drop(netstring::read(&mut r, LIMIT)));
+    assert!(
+        largest <= BOUND,
+        "netstring: allocated {largest} bytes at once"
+    );
+    let mut r = reader(endless_line.clone(), vec![4096]);
+    let largest = largest_allocation(|| drop(delimiter::read(&mut r, b"\n", LIMIT)));
+    assert!(
+        largest <= BOUND,
+        "delimiter: allocated {largest} bytes at once"
+    );
+    let mut r = reader(endless_line, vec![4096]);
+    let largest = largest_allocation(|| drop(eof::read(&mut r, LIMIT)));
+    assert!(largest <= BOUND, "eof: allocated {largest} bytes at once");
 }
 
 #[test]
