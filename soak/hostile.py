@@ -255,6 +255,36 @@ def slowloris(server):
     return len(socks)
 
 
+def trickle_during(server, probe):
+    """One client trickling a byte every 0.5 s (never idle) while a
+    well-behaved client waits: a one-at-a-time server must cut the trickler
+    off (--max-connection-secs) and serve the other."""
+    trickler = connect(server)
+    done = threading.Event()
+
+    def trickle():
+        for _ in range(40):  # at most 20 s
+            if done.is_set():
+                return
+            try:
+                trickler.send(b'1')
+            except OSError:
+                return  # cut off: what we want
+            done.wait(0.5)  # the trickle rate (the attack), not synchronisation
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        served = probe(server, timeout=15)
+    finally:
+        done.set()
+        thread.join(5)
+        trickler.close()
+    if not served:
+        raise RuntimeError('a client was not served while another trickled')
+    return 1
+
+
 def never_read(server, probe):
     """Clients that send a lot and never read what the server sends back.
     While they still hold their connections open, a well-behaved client
@@ -393,7 +423,8 @@ def sigterm_under_load(name, args, probe_load):
 def suite(name, args, probe, scenarios):
     server = Server(name, args)
     try:
-        scenarios = scenarios + [('never-read', lambda server: never_read(server, probe))]
+        scenarios = scenarios + [('never-read', lambda server: never_read(server, probe)),
+                                 ('trickle-during', lambda server: trickle_during(server, probe))]
         for scenario_name, scenario in scenarios:
             check(server, scenario_name, scenario, probe)
         code, seconds = server.stop(signal.SIGTERM)
@@ -414,21 +445,21 @@ def suite(name, args, probe, scenarios):
 def main():
     common = [('flood-close', flood_close), ('flood-reset', flood_reset),
               ('slowloris', slowloris), ('garbage', garbage)]
-    suite('tcp-echo', ['tcp-echo', 'server', '--idle-timeout', '2'], probe_echo,
+    suite('tcp-echo', ['tcp-echo', 'server', '--idle-timeout', '2', '--max-connection-secs', '3'], probe_echo,
           common + [('mid-message-reset/eof', mid_message(b'half a mess'))])
     for mode in ['pool', 'thread']:
         suite('tcp-threaded --mode ' + mode,
               ['tcp-threaded', 'server', '--mode', mode, '--idle-timeout', '2'], probe_line,
               common + [('mid-line-reset/eof', mid_message(b'half a line')),
                         ('oversized-line', oversized(b'y' * (1 << 20)))])
-    suite('framing length', ['framing', 'server', '--strategy', 'length', '--idle-timeout', '2'], probe_length,
+    suite('framing length', ['framing', 'server', '--strategy', 'length', '--idle-timeout', '2', '--max-connection-secs', '3'], probe_length,
           common + [('mid-frame-reset/eof', mid_message(struct.pack('!I', 1000) + b'only ten b')),
                     ('oversized-length', oversized(struct.pack('!I', 0xFFFFFFFF)))])
-    suite('framing netstring', ['framing', 'server', '--strategy', 'netstring', '--idle-timeout', '2'],
+    suite('framing netstring', ['framing', 'server', '--strategy', 'netstring', '--idle-timeout', '2', '--max-connection-secs', '3'],
           probe_netstring,
           common + [('mid-frame-reset/eof', mid_message(b'1000:only ten b')),
                     ('oversized-netstring', oversized(b'999999999999:'))])
-    suite('framing delimiter', ['framing', 'server', '--strategy', 'delimiter', '--idle-timeout', '2'],
+    suite('framing delimiter', ['framing', 'server', '--strategy', 'delimiter', '--idle-timeout', '2', '--max-connection-secs', '3'],
           probe_delimited,
           common + [('mid-line-reset/eof', mid_message(b'no newline yet')),
                     ('oversized-line', oversized(b'z' * (1 << 20)))])

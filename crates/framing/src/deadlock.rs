@@ -15,7 +15,7 @@
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use common::endpoint::{Endpoint, announce, connect_tcp, listen_tcp};
@@ -34,6 +34,11 @@ pub struct UpperServerArgs {
     /// Drop a client that makes no progress (reading or writing) for this long.
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
+    /// Close any connection after this long, however busy: a client that
+    /// trickles a byte a second is never idle, yet holds this one-at-a-time
+    /// server (and everyone waiting behind it) for as long as it likes.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    max_connection_secs: u64,
 }
 
 #[derive(clap::Args)]
@@ -60,10 +65,12 @@ pub fn upper_server(args: &UpperServerArgs) -> Result<()> {
     stop.wake_accept_on_stop(local);
     announce(local)?;
     let idle = Duration::from_secs(args.idle_timeout);
+    let max_connection = Duration::from_secs(args.max_connection_secs);
     let mut clients = 0u64;
     while let Some((stream, peer)) = stop.accept(&listener) {
         clients += 1;
-        match upper_case_until_eof(&stream, &stop, idle) {
+        let deadline = Instant::now() + max_connection;
+        match upper_case_until_eof(&stream, &stop, idle, deadline) {
             Ok(bytes) => eprintln!("{peer}: upper-cased {bytes} bytes, closed"),
             // Typically: the deadlocked client gave up and closed while we
             // were blocked writing to it (broken pipe / reset).
@@ -75,8 +82,13 @@ pub fn upper_server(args: &UpperServerArgs) -> Result<()> {
 }
 
 /// Reads 1024-byte chunks and writes each back upper-cased, like the book.
-fn upper_case_until_eof(stream: &TcpStream, stop: &Stop, idle: Duration) -> Result<u64> {
-    let mut socket = Patient::new(stream, stop, idle)?;
+fn upper_case_until_eof(
+    stream: &TcpStream,
+    stop: &Stop,
+    idle: Duration,
+    deadline: Instant,
+) -> Result<u64> {
+    let mut socket = Patient::new(stream, stop, idle, deadline)?;
     let mut chunk = [0u8; 1024];
     let mut total = 0u64;
     loop {

@@ -18,13 +18,27 @@ pub struct Patient<'a> {
     stream: &'a TcpStream,
     stop: &'a Stop,
     idle: Duration,
+    /// When the whole connection must end, however busy: a peer trickling
+    /// a byte a second always makes "progress", so `idle` alone never
+    /// frees a one-client-at-a-time server from it.
+    deadline: Instant,
 }
 
 impl<'a> Patient<'a> {
-    pub fn new(stream: &'a TcpStream, stop: &'a Stop, idle: Duration) -> io::Result<Self> {
+    pub fn new(
+        stream: &'a TcpStream,
+        stop: &'a Stop,
+        idle: Duration,
+        deadline: Instant,
+    ) -> io::Result<Self> {
         stream.set_read_timeout(Some(POLL))?;
         stream.set_write_timeout(Some(POLL))?;
-        Ok(Patient { stream, stop, idle })
+        Ok(Patient {
+            stream,
+            stop,
+            idle,
+            deadline,
+        })
     }
 
     /// Runs `op` until it succeeds or fails for real, retrying when the
@@ -36,6 +50,12 @@ impl<'a> Patient<'a> {
     ) -> io::Result<T> {
         let started = Instant::now();
         loop {
+            if Instant::now() >= self.deadline {
+                return Err(io::Error::new(
+                    ErrorKind::TimedOut,
+                    "connection open too long (--max-connection-secs); others are waiting",
+                ));
+            }
             match op(self.stream) {
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     if self.stop.is_stopped() {

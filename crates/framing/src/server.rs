@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, StdoutLock, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use common::endpoint::{Endpoint, announce, listen_tcp};
@@ -35,6 +35,11 @@ pub struct ServerArgs {
     /// Drop a client that makes no progress for this long.
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
+    /// Close any connection after this long, however busy: a client that
+    /// trickles a byte a second is never idle, yet holds this one-at-a-time
+    /// server (and everyone waiting behind it) for as long as it likes.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    max_connection_secs: u64,
 }
 
 pub fn run(args: &ServerArgs) -> Result<()> {
@@ -47,10 +52,12 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     stop.wake_accept_on_stop(local);
     announce(local)?;
     let idle = Duration::from_secs(args.idle_timeout);
+    let max_connection = Duration::from_secs(args.max_connection_secs);
     let (mut clients, mut messages) = (0u64, 0u64);
     while let Some((stream, peer)) = stop.accept(&listener) {
         clients += 1;
-        match serve(&stream, &args.framing, idle, &stop) {
+        let deadline = Instant::now() + max_connection;
+        match serve(&stream, &args.framing, idle, deadline, &stop) {
             Ok(count) => {
                 messages += count;
                 eprintln!("{peer}: {count} messages, closed");
@@ -65,7 +72,13 @@ pub fn run(args: &ServerArgs) -> Result<()> {
 }
 
 /// Decodes and prints every message of one client; returns how many.
-fn serve(stream: &TcpStream, framing: &FramingArgs, idle: Duration, stop: &Stop) -> Result<u64> {
+fn serve(
+    stream: &TcpStream,
+    framing: &FramingArgs,
+    idle: Duration,
+    deadline: Instant,
+    stop: &Stop,
+) -> Result<u64> {
     // Decoded messages go to stdout through our own buffer, so a burst of
     // small frames costs one write(), not one per message (stdout alone
     // writes at every newline). That buffer is flushed just before each
@@ -73,7 +86,7 @@ fn serve(stream: &TcpStream, framing: &FramingArgs, idle: Duration, stop: &Stop)
     // message ever waits for the client's next bytes.
     let out = RefCell::new(BufWriter::new(std::io::stdout().lock()));
     let socket = FlushFirst {
-        socket: Patient::new(stream, stop, idle)?,
+        socket: Patient::new(stream, stop, idle, deadline)?,
         out: &out,
     };
     let mut reader = BufReader::with_capacity(READ_BUFFER, socket);
@@ -102,7 +115,7 @@ fn serve(stream: &TcpStream, framing: &FramingArgs, idle: Duration, stop: &Stop)
             print(&record)?;
             let mut farewell = FAREWELL.to_vec();
             farewell.resize(size, b' ');
-            let mut writer = Patient::new(stream, stop, idle)?;
+            let mut writer = Patient::new(stream, stop, idle, deadline)?;
             codec::fixed::write(&mut writer, &farewell, size)
                 .context("sending the farewell record")?;
             narrate!("sendall({size} bytes)");

@@ -239,3 +239,45 @@ fn bad_options_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn a_trickling_client_is_cut_off_by_max_connection_secs() {
+    let server = server(
+        "netstring",
+        &["--idle-timeout", "2", "--max-connection-secs", "1"],
+    );
+    let mut trickler = server.connect();
+    trickler
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut cut_off = false;
+    // One byte of an endless netstring per 300 ms (the pause is a read that
+    // times out): never idle for 2 s, so only the connection limit helps.
+    for byte in b"9999:".iter().chain([b'x'; 25].iter()) {
+        if trickler.write_all(&[*byte]).is_err() {
+            cut_off = true;
+            break;
+        }
+        match trickler.read(&mut [0u8; 16]) {
+            Ok(0) => {
+                cut_off = true;
+                break;
+            }
+            Ok(_) => panic!("the server answered a half-sent netstring"),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => {
+                cut_off = true;
+                break;
+            }
+        }
+    }
+    assert!(cut_off, "the trickling client was never cut off");
+    server.wait_stderr("connection open too long (--max-connection-secs)");
+    let out = client(&server, "netstring", &["my turn"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.wait_stdout_lines(1), ["message: my turn"]);
+}

@@ -22,6 +22,11 @@ pub struct ServerArgs {
     /// a one-client-at-a-time server is otherwise frozen by one idle client.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     idle_timeout: u64,
+    /// Close any connection after this long, however busy: a client that
+    /// trickles a byte a second is never idle, yet holds a one-at-a-time
+    /// server (and everyone waiting behind it) for as long as it likes.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    max_connection_secs: u64,
 }
 
 pub fn run(args: &ServerArgs) -> Result<()> {
@@ -35,6 +40,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     stop.wake_accept_on_stop(local);
     announce(local)?;
     let idle = Duration::from_secs(args.idle_timeout);
+    let max_connection = Duration::from_secs(args.max_connection_secs);
 
     let (mut clients, mut bytes) = (0u64, 0u64);
     // stop.accept() is accept() that returns None once Ctrl-C is pressed;
@@ -42,7 +48,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     while let Some((stream, peer)) = stop.accept(&listener) {
         eprintln!("{peer}: connected");
         clients += 1;
-        match serve(stream, peer, idle, &stop) {
+        match serve(stream, peer, idle, max_connection, &stop) {
             Ok(echoed) => {
                 bytes += echoed;
                 eprintln!("{peer}: echoed {echoed} bytes, closed");
@@ -58,7 +64,13 @@ pub fn run(args: &ServerArgs) -> Result<()> {
 
 /// Echoes until the client half-closes, then closes our side too; returns
 /// how many bytes it echoed.
-fn serve(mut stream: TcpStream, peer: SocketAddr, idle: Duration, stop: &Stop) -> Result<u64> {
+fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    idle: Duration,
+    max_connection: Duration,
+    stop: &Stop,
+) -> Result<u64> {
     // Each echo is a small write the client is waiting for. Nagle's algorithm
     // would hold a small write back until the previous one is ACKed, and with
     // the client's delayed ACKs that costs up to 40 ms per round trip.
@@ -77,8 +89,15 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, idle: Duration, stop: &Stop) -
     // TCP is a byte stream and may split or join them as it likes.
     let mut buf = [0u8; 64 * 1024];
     let mut echoed = 0u64;
-    let mut last_activity = Instant::now();
+    let started = Instant::now();
+    let mut last_activity = started;
     loop {
+        if started.elapsed() >= max_connection {
+            bail!(
+                "open for {} s (--max-connection-secs); others are waiting",
+                max_connection.as_secs()
+            );
+        }
         match stream.read(&mut buf) {
             // 0 bytes means EOF: the client called shutdown(Write) or close().
             Ok(0) => {

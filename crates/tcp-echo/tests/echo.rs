@@ -270,3 +270,53 @@ fn ipv6_loopback_works_when_available() {
     );
     assert_eq!(stdout(&out), "over v6\n");
 }
+
+#[test]
+fn a_trickling_client_is_cut_off_by_max_connection_secs() {
+    // A byte every 300 ms is never idle for 2 s, so only the whole-connection
+    // limit can free the server for the client waiting behind it.
+    let server = server(&["--idle-timeout", "2", "--max-connection-secs", "1"]);
+    let mut trickler = server.connect();
+    let waiting = thread::spawn({
+        let addr = server.addr();
+        move || {
+            let mut next = test_support::connect(addr);
+            next.write_all(b"my turn").unwrap();
+            let mut echo = [0u8; 7];
+            next.read_exact(&mut echo).map(|()| echo)
+        }
+    });
+    trickler
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut cut_off = false;
+    // At most 30 bytes, one per 300 ms: the pause is a read that times out,
+    // since an honest echo server sends nothing more until the next byte.
+    'trickle: for _ in 0..30 {
+        if trickler.write_all(b"x").is_err() {
+            cut_off = true;
+            break;
+        }
+        for _ in 0..2 {
+            match trickler.read(&mut [0u8; 64]) {
+                Ok(0) => {
+                    cut_off = true;
+                    break 'trickle;
+                }
+                Ok(_) => {} // the echo of our byte
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => {
+                    cut_off = true;
+                    break 'trickle;
+                }
+            }
+        }
+    }
+    assert!(cut_off, "the trickling client was never cut off");
+    server.wait_stderr("open for 1 s (--max-connection-secs); others are waiting");
+    assert_eq!(&waiting.join().unwrap().unwrap(), b"my turn");
+}
