@@ -32,7 +32,7 @@ stop_server PYSERVER INT
 heading "tcp-echo: nobody listening"
 # shellcheck disable=SC2016 # the backquotes are literal text in the hint
 expect_match "connection refused says how to start the server" 1 \
-    'is the server running\? start it with `cargo run -p tcp-echo -- server`' \
+    'Is the server running\? Start it with `cargo run -p tcp-echo -- server`' \
     "$ECHO" client --port "$PYSERVER_PORT" hello
 
 finish

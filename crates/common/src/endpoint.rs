@@ -1,22 +1,22 @@
-//! Where a lesson listens or connects: the `--host`/`--port` flags, a TCP
-//! listener set up the way a real server sets one up, the `listening on`
+//! Where a lesson listens or connects: the `--host`/`--port` flags, TCP and
+//! UDP sockets set up the way a real server sets them up, the `listening on`
 //! announcement, and a client connect that tries every resolved address.
 
-use std::io::Write;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::narrate;
+use crate::{log, narrate, out};
 
 /// `--host` and `--port`, flattened into a lesson's subcommand with that
 /// lesson's own default port: `#[command(flatten)] endpoint: Endpoint<7000>`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Endpoint<const DEFAULT_PORT: u16> {
-    /// Host name or IP address to listen on (server) or connect to (client).
-    #[arg(long, default_value = "127.0.0.1")]
+    /// Host name or IP address to listen on (server) or connect to (client);
+    /// an IPv6 address may be bracketed as servers print it: `[::1]`.
+    #[arg(long, default_value = "127.0.0.1", value_parser = parse_host)]
     pub host: String,
     /// Port number; 0 asks the kernel for any free port.
     #[arg(long, default_value_t = DEFAULT_PORT)]
@@ -30,23 +30,61 @@ impl<const DEFAULT_PORT: u16> Endpoint<DEFAULT_PORT> {
     }
 }
 
-/// Every address `host:port` resolves to (getaddrinfo), in its order.
+/// The `--host` value parser: `[::1]` (as `listening on` prints it) is `::1`.
+pub fn parse_host(host: &str) -> Result<String, String> {
+    let inner = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    match inner {
+        Some(v6) if v6.parse::<Ipv6Addr>().is_ok() => Ok(v6.to_string()),
+        Some(_) => Err(format!(
+            "{host} is not a bracketed IPv6 address such as [::1]"
+        )),
+        None if host.is_empty() => Err("the host must not be empty".into()),
+        None => Ok(host.to_string()),
+    }
+}
+
+/// Every address `host:port` resolves to (getaddrinfo), in its order. An
+/// IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) is the IPv4 address it
+/// maps: an IPv6-only socket could neither bind nor reach it.
 pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = (host, port)
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for addr in (host, port)
         .to_socket_addrs()
         .with_context(|| format!("resolving {host}:{port}"))?
-        .collect();
+    {
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
     anyhow::ensure!(!addrs.is_empty(), "{host} has no addresses");
     Ok(addrs)
 }
 
+/// TCP or UDP: what a bind hint must name (`ss -ltnp` or `ss -lunp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
 /// Marks a bind failure so [`crate::report`] can name the port in its hint.
 #[derive(Debug)]
-pub struct BindFailed(pub SocketAddr);
+pub struct BindFailed(pub SocketAddr, pub Transport);
 
 impl std::fmt::Display for BindFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "cannot bind {}", self.0)
+    }
+}
+
+/// Marks a failed connect so [`crate::report`] can name the address.
+#[derive(Debug)]
+pub struct ConnectFailed(pub SocketAddr);
+
+impl std::fmt::Display for ConnectFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "connecting to {}", self.0)
     }
 }
 
@@ -61,12 +99,14 @@ pub fn family_name(addr: &SocketAddr) -> &'static str {
 /// socket, setsockopt, bind, listen: a TCP listener built step by step with
 /// socket2, because `TcpListener::bind` hides the options a server needs.
 pub fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<TcpListener> {
-    narrate!("socket({}, SOCK_STREAM)", family_name(&addr));
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .with_context(|| format!("creating a TCP socket for {addr}"))?;
+    narrate!("socket({}, SOCK_STREAM)", family_name(&addr));
     // Without SO_REUSEADDR a restarted server cannot bind its port while the
     // previous run's connections linger in TIME_WAIT (up to a minute or two).
-    socket.set_reuse_address(true).context("setting SO_REUSEADDR")?;
+    socket
+        .set_reuse_address(true)
+        .context("setting SO_REUSEADDR")?;
     narrate!("setsockopt(SO_REUSEADDR, 1)");
     if addr.is_ipv6() {
         // The default differs between systems (Linux: dual-stack, BSDs:
@@ -74,12 +114,32 @@ pub fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<TcpListener> {
         socket.set_only_v6(true).context("setting IPV6_V6ONLY")?;
         narrate!("setsockopt(IPV6_V6ONLY, 1)");
     }
+    socket
+        .bind(&addr.into())
+        .map_err(|e| anyhow::Error::new(e).context(BindFailed(addr, Transport::Tcp)))?;
     narrate!("bind({addr})");
-    socket.bind(&addr.into()).map_err(|e| anyhow::Error::new(e).context(BindFailed(addr)))?;
     // The backlog bounds connections the kernel has completed but we have
     // not accepted yet; past it new clients wait in SYN retries.
+    socket
+        .listen(backlog)
+        .with_context(|| format!("listening on {addr}"))?;
     narrate!("listen(backlog={backlog})");
-    socket.listen(backlog).with_context(|| format!("listening on {addr}"))?;
+    Ok(socket.into())
+}
+
+/// socket, bind: a UDP socket for a server or listener. IPv6 sockets are
+/// IPv6-only, as in [`listen_tcp`].
+pub fn bind_udp(addr: SocketAddr) -> Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .with_context(|| format!("creating a UDP socket for {addr}"))?;
+    narrate!("socket({}, SOCK_DGRAM)", family_name(&addr));
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).context("setting IPV6_V6ONLY")?;
+    }
+    socket
+        .bind(&addr.into())
+        .map_err(|e| anyhow::Error::new(e).context(BindFailed(addr, Transport::Udp)))?;
+    narrate!("bind({addr})");
     Ok(socket.into())
 }
 
@@ -87,18 +147,16 @@ pub fn listen_tcp(addr: SocketAddr, backlog: i32) -> Result<TcpListener> {
 /// once: scripts and tests block on it to learn the port.
 pub fn announce(local: SocketAddr) -> Result<()> {
     warn_if_exposed(local);
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {local}").context("writing to stdout")?;
-    out.flush().context("flushing stdout")
+    out!("listening on {local}")
 }
 
 /// A lesson server is a toy: say so loudly when it is reachable from outside.
 fn warn_if_exposed(local: SocketAddr) {
     let ip = local.ip();
     if ip.is_unspecified() {
-        eprintln!("warning: bound to {ip}: every interface, reachable from other machines");
+        log!("warning: bound to {ip}: every interface, reachable from other machines");
     } else if !ip.is_loopback() {
-        eprintln!("warning: bound to {ip}, which is not loopback: other machines may connect");
+        log!("warning: bound to {ip}, which is not loopback: other machines may connect");
     }
 }
 
@@ -119,16 +177,17 @@ pub fn dialable(local: SocketAddr) -> SocketAddr {
 pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
     let mut last_error = None;
     for addr in resolve(host, port)? {
-        narrate!("socket({}, SOCK_STREAM)", family_name(&addr));
+        // connect_timeout is socket(), then connect() bounded by a poll().
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(stream) => {
                 let local = stream.local_addr().context("reading local address")?;
+                narrate!("socket({}, SOCK_STREAM)", family_name(&addr));
                 narrate!("connect({addr}) -> from {local}");
                 return Ok(stream);
             }
             Err(e) => {
                 narrate!("connect({addr}) -> {e}");
-                last_error = Some(anyhow::Error::new(e).context(format!("connecting to {addr}")));
+                last_error = Some(anyhow::Error::new(e).context(ConnectFailed(addr)));
             }
         }
     }

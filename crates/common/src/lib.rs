@@ -2,11 +2,17 @@
 //! learner should be able to read all of it in a few minutes.
 //!
 //! - [`endpoint`]: `--host`/`--port` flags, listener setup, client connect;
-//! - [`stop`]: Ctrl-C / SIGTERM that also wakes a thread blocked in `accept`;
+//! - [`stop`]: Ctrl-C / SIGTERM that wakes a thread blocked in `accept` or `recv`;
+//! - [`guard`]: a client stream whose every wait ends on stop, idle or deadline;
+//! - [`log`]: `log!` (stderr, never fails) and `out!` (stdout, checked);
 //! - [`trace`]: the `--trace` narration of socket calls on stderr;
+//! - [`args`]: flag values range-checked at parse time;
 //! - [`report`]: turning an error into one `error: ...` line, a hint, exit 1.
 
+pub mod args;
 pub mod endpoint;
+pub mod guard;
+pub mod log;
 pub mod report;
 pub mod stop;
 pub mod trace;

@@ -5,17 +5,19 @@
 use std::io::ErrorKind;
 use std::process::ExitCode;
 
-use crate::endpoint::BindFailed;
+use crate::endpoint::{BindFailed, ConnectFailed, Transport};
+use crate::log;
 
 /// Turns `main`'s result into the process exit code, printing any error.
-/// `lesson` names the crate so a hint can give the command to run.
-pub fn exit_code(lesson: &str, result: anyhow::Result<()>) -> ExitCode {
-    exit_code_with(lesson, result, |_| None)
+/// `server` is the command that starts the server this run needed (e.g.
+/// ``cargo run -p tcp-echo -- server``), for the hint after a refusal.
+pub fn exit_code(server: &str, result: anyhow::Result<()>) -> ExitCode {
+    exit_code_with(server, result, |_| None)
 }
 
 /// [`exit_code`] with a lesson's own hints, tried before the common ones.
 pub fn exit_code_with(
-    lesson: &str,
+    server: &str,
     result: anyhow::Result<()>,
     own_hint: impl Fn(&anyhow::Error) -> Option<String>,
 ) -> ExitCode {
@@ -23,34 +25,53 @@ pub fn exit_code_with(
         return ExitCode::SUCCESS;
     };
     // `{:#}` prints "outer: middle: root cause" on one line.
-    eprintln!("error: {error:#}");
-    if let Some(hint) = own_hint(&error).or_else(|| hint(lesson, &error)) {
-        eprintln!("hint: {hint}");
+    log!("error: {error:#}");
+    if let Some(hint) = own_hint(&error).or_else(|| hint(server, &error)) {
+        log!("hint: {hint}");
     }
     ExitCode::from(1)
 }
 
 /// A next step for the learner, from the first I/O error in the chain.
-pub fn hint(lesson: &str, error: &anyhow::Error) -> Option<String> {
-    let io = error.chain().find_map(|e| e.downcast_ref::<std::io::Error>())?;
-    let port = error.downcast_ref::<BindFailed>().map(|b| b.0.port());
-    Some(match (io.kind(), port) {
+pub fn hint(server: &str, error: &anyhow::Error) -> Option<String> {
+    let io = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<std::io::Error>())?;
+    let bind = error.downcast_ref::<BindFailed>();
+    let port = bind.map(|b| b.0.port());
+    Some(match (io.kind(), bind) {
         (ErrorKind::ConnectionRefused, _) => {
-            format!("is the server running? start it with `cargo run -p {lesson} -- server`")
+            let at = error.downcast_ref::<ConnectFailed>();
+            let at = at.map_or(String::new(), |c| format!(" on {}", c.0));
+            format!(
+                "nothing is listening{at}. Is the server running? Start it with `{server}`. \
+                 If it is, check --host and --port, and the address family: a server \
+                 on [::1] does not answer on 127.0.0.1"
+            )
         }
-        (ErrorKind::AddrInUse, Some(port)) => format!(
-            "port {port} is taken, probably by a server still running \
-             (`ss -ltnp 'sport = :{port}'` shows which); stop it, or pass \
-             another --port (0 picks a free one)"
-        ),
-        (ErrorKind::PermissionDenied, Some(port)) if port < 1024 => {
+        (ErrorKind::AddrInUse, Some(BindFailed(addr, transport))) => {
+            let ss = if *transport == Transport::Udp {
+                "ss -lunp"
+            } else {
+                "ss -ltnp"
+            };
+            format!(
+                "port {} is taken, probably by a server still running \
+                 (`{ss} 'sport = :{}'` shows which); stop it, or pass \
+                 another --port (0 picks a free one)",
+                addr.port(),
+                addr.port()
+            )
+        }
+        (ErrorKind::PermissionDenied, Some(_)) if port < Some(1024) => {
             "ports below 1024 need root; pass a --port of 1024 or more".to_string()
         }
         (ErrorKind::AddrNotAvailable, Some(_)) => {
             "that address belongs to no interface here; try --host 127.0.0.1".to_string()
         }
         (ErrorKind::TimedOut, _) => {
-            "nothing answered in time: is the host reachable and the port open?".to_string()
+            "nothing answered in time: is the host reachable, and does a firewall drop packets?"
+                .to_string()
         }
         _ => return None,
     })

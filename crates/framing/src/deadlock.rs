@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use common::endpoint::{Endpoint, announce, connect_tcp, listen_tcp};
+use common::log;
 use common::narrate;
 use common::stop::Stop;
 
@@ -62,22 +63,22 @@ pub fn upper_server(args: &UpperServerArgs) -> Result<()> {
     let local = listener
         .local_addr()
         .context("reading the listener's address")?;
-    stop.wake_accept_on_stop(local);
     announce(local)?;
     let idle = Duration::from_secs(args.idle_timeout);
     let max_connection = Duration::from_secs(args.max_connection_secs);
     let mut clients = 0u64;
-    while let Some((stream, peer)) = stop.accept(&listener) {
+    for conn in stop.incoming(&listener) {
+        let (stream, peer) = conn?;
         clients += 1;
         let deadline = Instant::now() + max_connection;
         match upper_case_until_eof(&stream, &stop, idle, deadline) {
-            Ok(bytes) => eprintln!("{peer}: upper-cased {bytes} bytes, closed"),
+            Ok(bytes) => log!("{peer}: upper-cased {bytes} bytes, closed"),
             // Typically: the deadlocked client gave up and closed while we
             // were blocked writing to it (broken pipe / reset).
-            Err(e) => eprintln!("{peer}: connection ended: {e:#}"),
+            Err(e) => log!("{peer}: connection ended: {e:#}"),
         }
     }
-    eprintln!("stopped: served {clients} clients");
+    log!("stopped: served {clients} clients");
     Ok(())
 }
 
@@ -135,8 +136,7 @@ pub fn deadlock_client(args: &DeadlockClientArgs) -> Result<()> {
         send_phrase(&stream, total).map_err(|e| explain(e, args, 0))?;
         read_upper_cased(&stream, total)?
     };
-    println!("sent {total} bytes, received {received} bytes back, all upper-cased");
-    Ok(())
+    common::out!("sent {total} bytes, received {received} bytes back, all upper-cased")
 }
 
 /// Sends `total` bytes of PHRASE, then half-closes. On a stall, the error

@@ -62,5 +62,5 @@ fn main() -> ExitCode {
         Command::UpperServer(args) => deadlock::upper_server(&args),
         Command::DeadlockClient(args) => deadlock::deadlock_client(&args),
     };
-    common::report::exit_code("framing", result)
+    common::report::exit_code("cargo run -p framing -- server", result)
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use common::endpoint::{Endpoint, announce, listen_tcp};
+use common::log;
 use common::narrate;
 use common::stop::Stop;
 use framing::codec::{self, Strategy};
@@ -49,25 +50,25 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let local = listener
         .local_addr()
         .context("reading the listener's address")?;
-    stop.wake_accept_on_stop(local);
     announce(local)?;
     let idle = Duration::from_secs(args.idle_timeout);
     let max_connection = Duration::from_secs(args.max_connection_secs);
     let (mut clients, mut messages) = (0u64, 0u64);
-    while let Some((stream, peer)) = stop.accept(&listener) {
+    for conn in stop.incoming(&listener) {
+        let (stream, peer) = conn?;
         clients += 1;
         let deadline = Instant::now() + max_connection;
         match serve(&stream, &args.framing, idle, deadline, &stop) {
             Ok(count) => {
                 messages += count;
-                eprintln!("{peer}: {count} messages, closed");
+                log!("{peer}: {count} messages, closed");
             }
             // A bad frame, an oversized length, EOF inside a frame, a reset:
             // this client is done; the server goes on to the next one.
-            Err(e) => eprintln!("{peer}: connection ended: {e:#}"),
+            Err(e) => log!("{peer}: connection ended: {e:#}"),
         }
     }
-    eprintln!("stopped: served {clients} clients, {messages} messages");
+    log!("stopped: served {clients} clients, {messages} messages");
     Ok(())
 }
 

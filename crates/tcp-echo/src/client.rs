@@ -191,11 +191,10 @@ fn stream_bytes(stream: TcpStream, total: u64) -> Result<()> {
         let received = received?;
         sent?;
         let seconds = started.elapsed().as_secs_f64();
-        println!(
+        common::out!(
             "echoed {received} bytes in {seconds:.3} s ({:.1} MB/s), every byte verified",
             received as f64 / seconds / 1e6
-        );
-        Ok(())
+        )
     })
 }
 

@@ -52,5 +52,5 @@ fn main() -> ExitCode {
         Command::Server(args) => server::run(&args),
         Command::Client(args) => client::run(&args),
     };
-    common::report::exit_code("tcp-echo", result)
+    common::report::exit_code("cargo run -p tcp-echo -- server", result)
 }

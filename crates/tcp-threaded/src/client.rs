@@ -83,14 +83,14 @@ pub fn run(args: &ClientArgs) -> Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    println!(
+    common::out!(
         "connections={} requests={} errors={failed} seconds={seconds:.3} rps={:.0} p50_us={} p99_us={}",
         args.connections,
         latencies.len(),
         latencies.len() as f64 / seconds,
         percentile(&latencies, 50.0),
         percentile(&latencies, 99.0),
-    );
+    )?;
     match first_error {
         Some(e) if failed > 0 => {
             Err(e.context(format!("{failed} requests failed; the first failure")))

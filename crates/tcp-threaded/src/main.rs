@@ -55,5 +55,5 @@ fn main() -> ExitCode {
         Command::Server(args) => server::run(&args),
         Command::Client(args) => client::run(&args),
     };
-    common::report::exit_code("tcp-threaded", result)
+    common::report::exit_code("cargo run -p tcp-threaded -- server", result)
 }

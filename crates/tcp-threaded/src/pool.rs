@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use anyhow::{Context, Result, anyhow};
+use common::log;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -70,7 +71,7 @@ fn work(id: usize, queue: &Mutex<Receiver<Job>>) {
             return; // the sender was dropped: the pool is shutting down
         };
         if catch_unwind(AssertUnwindSafe(job)).is_err() {
-            eprintln!("worker-{id}: a job panicked; the worker carries on");
+            log!("worker-{id}: a job panicked; the worker carries on");
         }
     }
 }
@@ -84,7 +85,7 @@ impl Drop for ThreadPool {
         drop(self.jobs.take());
         for worker in self.workers.drain(..) {
             if worker.join().is_err() {
-                eprintln!("a worker thread panicked outside a job");
+                log!("a worker thread panicked outside a job");
             }
         }
     }

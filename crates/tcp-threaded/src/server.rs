@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use common::endpoint::{Endpoint, announce, listen_tcp};
+use common::log;
 use common::narrate;
 use common::stop::Stop;
 
@@ -87,7 +88,6 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let local = listener
         .local_addr()
         .context("reading the listener's address")?;
-    stop.wake_accept_on_stop(local);
     let registry = Arc::new(Registry::default());
     {
         // Idle clients are blocked in read(); shutting down the read side
@@ -106,17 +106,18 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         Mode::Single | Mode::Thread => None,
     };
     announce(local)?;
-    eprintln!("serving in {:?} mode", args.mode);
+    log!("serving in {:?} mode", args.mode);
 
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    // stop.accept(): accept() until a stop; EMFILE backs off, ECONNABORTED
+    // stop.incoming(): accept() until a stop; EMFILE backs off, ECONNABORTED
     // is skipped (see common/src/stop.rs).
-    while let Some((stream, peer)) = stop.accept(&listener) {
+    for conn in stop.incoming(&listener) {
+        let (stream, peer) = conn?;
         let Some((stream, slot)) = registry.admit(stream, args.max_connections as usize) else {
             // Dropping the stream closes it: the client reads EOF now
             // instead of waiting in the backlog for a slot that may never come.
             totals.refused.fetch_add(1, Ordering::Relaxed);
-            eprintln!(
+            log!(
                 "{peer}: refused: {} connections open (--max-connections)",
                 args.max_connections
             );
@@ -140,7 +141,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
                     Ok(thread) => threads.push(thread),
                     // Out of threads or memory: this client is dropped (the
                     // closure owned its stream), the server goes on.
-                    Err(e) => eprintln!("{peer}: cannot start a thread: {e}"),
+                    Err(e) => log!("{peer}: cannot start a thread: {e}"),
                 }
             }
             _ => job(),
@@ -150,7 +151,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     // Stopping. Reads were shut down when the signal came; give requests
     // in flight a moment, then cut off whatever is still open.
     if !registry.wait_empty(GRACE) {
-        eprintln!(
+        log!(
             "closing {} connections still open after {GRACE:?}",
             registry.len()
         );
@@ -160,7 +161,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     for thread in threads {
         let _ = thread.join();
     }
-    eprintln!(
+    log!(
         "stopped: served {} connections, {} requests; refused {}",
         totals.connections.load(Ordering::Relaxed),
         totals.requests.load(Ordering::Relaxed),
@@ -178,11 +179,11 @@ fn handle(stream: &TcpStream, slot: Slot, peer: SocketAddr, limits: Limits, tota
     match connection::serve(stream, peer, limits) {
         Ok(requests) => {
             totals.requests.fetch_add(requests, Ordering::Relaxed);
-            eprintln!("{peer}: {requests} requests, closed");
+            log!("{peer}: {requests} requests, closed");
         }
         // An over-long line, a reset, an idle or vanished client: this
         // connection ends, logged; every other one carries on.
-        Err(e) => eprintln!("{peer}: connection ended: {e:#}"),
+        Err(e) => log!("{peer}: connection ended: {e:#}"),
     }
     // Unregister before the last Arc<TcpStream> closes the socket.
     drop(slot);

@@ -38,14 +38,14 @@ pub fn run(args: &BigArgs) -> Result<()> {
     narrate!("setsockopt(IP_MTU_DISCOVER, IP_PMTUDISC_DO)");
     let mtu = path_mtu(&socket).context("reading IP_MTU")?;
     narrate!("getsockopt(IP_MTU) -> {mtu}");
-    println!(
+    common::out!(
         "path MTU to {server}: {mtu} bytes, so at most {} bytes of UDP payload",
         mtu.saturating_sub(HEADERS)
-    );
+    )?;
 
     let payload = vec![b'#'; args.size];
     match socket.send(&payload) {
-        Ok(sent) => println!("sent a {sent}-byte datagram in one piece"),
+        Ok(sent) => common::out!("sent a {sent}-byte datagram in one piece")?,
         // EMSGSIZE: too big for the path (or for UDP at all, past 65507).
         Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
             let mtu = path_mtu(&socket).unwrap_or(mtu);
@@ -67,14 +67,14 @@ pub fn run(args: &BigArgs) -> Result<()> {
         .context("setting the read timeout")?;
     let mut reply = [0u8; 256];
     match socket.recv(&mut reply) {
-        Ok(n) => println!("reply: {}", String::from_utf8_lossy(&reply[..n])),
+        Ok(n) => common::out!("reply: {}", String::from_utf8_lossy(&reply[..n]))?,
         Err(e)
             if matches!(
                 e.kind(),
                 ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::ConnectionRefused
             ) =>
         {
-            println!("(no reply from {server}; the datagram left this machine anyway)")
+            common::out!("(no reply from {server}; the datagram left this machine anyway)")?
         }
         Err(e) => return Err(e).context("waiting for a reply"),
     }

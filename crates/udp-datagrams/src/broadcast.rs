@@ -8,7 +8,8 @@ use std::io::{ErrorKind, Write};
 use std::net::UdpSocket;
 
 use anyhow::{Context, Result};
-use common::endpoint::{BindFailed, Endpoint, announce};
+use common::endpoint::{Endpoint, announce, bind_udp};
+use common::log;
 use common::narrate;
 use common::stop::Stop;
 use socket2::SockRef;
@@ -53,8 +54,7 @@ pub fn send(args: &SendArgs) -> Result<()> {
         .send_to(PAYLOAD, target)
         .with_context(|| format!("broadcasting to {target}"))?;
     narrate!("sendto({target}, {} bytes)", PAYLOAD.len());
-    println!("sent {:?} to {target}", String::from_utf8_lossy(PAYLOAD));
-    Ok(())
+    common::out!("sent {:?} to {target}", String::from_utf8_lossy(PAYLOAD))
 }
 
 pub fn listen(args: &ListenArgs) -> Result<()> {
@@ -64,8 +64,7 @@ pub fn listen(args: &ListenArgs) -> Result<()> {
         port: args.port,
     }
     .resolve()?[0];
-    let socket =
-        UdpSocket::bind(addr).map_err(|e| anyhow::Error::new(e).context(BindFailed(addr)))?;
+    let socket = bind_udp(addr)?;
     // SO_BROADCAST also lets this socket receive broadcasts on systems that
     // require it for that; Linux delivers them either way.
     SockRef::from(&socket)
@@ -74,25 +73,22 @@ pub fn listen(args: &ListenArgs) -> Result<()> {
     let local = socket
         .local_addr()
         .context("reading the socket's address")?;
-    datagram::wake_on_stop(&stop, local);
     announce(local)?;
     let mut buf = vec![0u8; MAX_PAYLOAD + 1];
     let mut seen = 0u64;
     while !stop.is_stopped() && args.count.is_none_or(|count| seen < count) {
-        let datagram = match datagram::recv_from(&socket, &mut buf) {
-            Ok(datagram) => datagram,
+        let datagram = match datagram::recv_or_stop(&stop, &socket, &mut buf) {
+            Ok(Some(datagram)) => datagram,
+            Ok(None) => break, // stopping
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e).context(format!("receiving on {local}")),
         };
-        if stop.is_stopped() {
-            break;
-        }
         seen += 1;
         let text = String::from_utf8_lossy(&buf[..datagram.len]);
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}: {text}", datagram.from).context("writing to stdout")?;
         out.flush().context("flushing stdout")?;
     }
-    eprintln!("stopped: received {seen} datagrams");
+    log!("stopped: received {seen} datagrams");
     Ok(())
 }

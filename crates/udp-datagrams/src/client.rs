@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use common::endpoint::{Endpoint, family_name};
+use common::log;
 use common::narrate;
 
 use crate::backoff;
@@ -88,7 +89,7 @@ pub fn run(args: &ClientArgs) -> Result<()> {
         match datagram::recv_from(&socket, &mut buf) {
             Ok(reply) => {
                 if args.promiscuous && reply.from != server {
-                    eprintln!(
+                    log!(
                         "warning: the reply came from {}, not from {server}; we cannot tell",
                         reply.from
                     );
@@ -113,7 +114,7 @@ pub fn run(args: &ClientArgs) -> Result<()> {
                 } else {
                     "giving up"
                 };
-                eprintln!("no reply within {wait:?} (try {tries}); {next}");
+                log!("no reply within {wait:?} (try {tries}); {next}");
             }
             // On a connected socket Linux delivers the ICMP "port
             // unreachable" that answered our request as ECONNREFUSED.

@@ -9,8 +9,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, UdpSocket};
 
-use common::endpoint::dialable;
-use common::stop::Stop;
+use common::stop::{Stop, Wait};
 use socket2::SockRef;
 
 /// The largest UDP payload over IPv4: 65535 - 20 (IP header) - 8 (UDP header).
@@ -50,17 +49,27 @@ pub fn recv_from(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
     })
 }
 
-/// `recv_from()` does not look at a stop flag. On stop, send the socket at
-/// `local` an empty datagram: `recv_from` returns, and the loop, which
-/// checks the flag after every datagram, ends. (The UDP twin of the TCP
-/// lessons' self-connect; it costs nothing while the server runs, unlike
-/// a read timeout that would wake it ten times a second forever.)
-pub fn wake_on_stop(stop: &Stop, local: SocketAddr) {
-    stop.on_stop(move || {
-        let target = dialable(local);
-        let poke = UdpSocket::bind((target.ip(), 0)).and_then(|s| s.send_to(b"", target));
-        if let Err(e) = poke {
-            eprintln!("could not wake the receive loop at {target}: {e}");
+/// Waits for the next datagram or a stop, whichever comes first: `None`
+/// means stop. `recv_from()` alone never looks at a stop flag, so the wait
+/// is a `poll()` on the socket and on the stop (see common/src/stop.rs).
+pub fn recv_or_stop(
+    stop: &Stop,
+    socket: &UdpSocket,
+    buf: &mut [u8],
+) -> io::Result<Option<Received>> {
+    loop {
+        match stop.wait_readable(socket, None)? {
+            Wait::Ready => {}
+            Wait::Stopped | Wait::TimedOut => return Ok(None),
         }
-    });
+        match recv_from(socket, buf) {
+            // Readiness that vanished, or a signal: wait again.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            other => return other.map(Some),
+        }
+    }
 }

@@ -65,5 +65,5 @@ fn main() -> ExitCode {
         Command::BroadcastSend(args) => broadcast::send(&args),
         Command::BroadcastListen(args) => broadcast::listen(&args),
     };
-    common::report::exit_code("udp-datagrams", result)
+    common::report::exit_code("cargo run -p udp-datagrams -- server", result)
 }

@@ -4,11 +4,11 @@
 //! address, which is where the reply goes.
 
 use std::io::ErrorKind;
-use std::net::UdpSocket;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use common::endpoint::{BindFailed, Endpoint, announce, family_name};
+use common::endpoint::{Endpoint, announce, bind_udp};
+use common::log;
 use common::narrate;
 use common::stop::Stop;
 
@@ -34,14 +34,10 @@ pub struct ServerArgs {
 pub fn run(args: &ServerArgs) -> Result<()> {
     let stop = Stop::from_signals()?;
     let addr = args.endpoint.resolve()?[0];
-    narrate!("socket({}, SOCK_DGRAM)", family_name(&addr));
-    narrate!("bind({addr})");
-    let socket =
-        UdpSocket::bind(addr).map_err(|e| anyhow::Error::new(e).context(BindFailed(addr)))?;
+    let socket = bind_udp(addr)?;
     let local = socket
         .local_addr()
         .context("reading the socket's address")?;
-    datagram::wake_on_stop(&stop, local);
     announce(local)?;
     let seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()
@@ -51,7 +47,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     });
     let mut loss = Loss::new(args.drop_rate, seed);
     if args.drop_rate > 0.0 {
-        eprintln!(
+        log!(
             "dropping {}% of requests (--seed {seed})",
             args.drop_rate * 100.0
         );
@@ -62,34 +58,33 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let mut buf = vec![0u8; args.buffer as usize];
     let (mut received, mut replied, mut dropped) = (0u64, 0u64, 0u64);
     while !stop.is_stopped() {
-        let datagram = match datagram::recv_from(&socket, &mut buf) {
-            Ok(datagram) => datagram,
+        let datagram = match datagram::recv_or_stop(&stop, &socket, &mut buf) {
+            Ok(Some(datagram)) => datagram,
+            Ok(None) => break, // stopping
             // A signal interrupted recvfrom(): look at the flag, try again.
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             // Linux reports an ICMP error from an earlier send on the next
             // call (e.g. a client that left: port unreachable). It concerns
             // that one client, not this server.
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                eprintln!("an earlier reply bounced: {e}");
+                log!("an earlier reply bounced: {e}");
                 continue;
             }
             Err(e) => return Err(e).context(format!("receiving on {local}")),
         };
-        if stop.is_stopped() {
-            break; // the datagram that woke us may be our own stop poke
-        }
         received += 1;
         let from = datagram.from;
         narrate!("recvfrom() -> {} bytes from {from}", datagram.full_len);
         if datagram.truncated() {
-            eprintln!(
+            log!(
                 "{from}: datagram of {} bytes truncated to the {}-byte buffer (--buffer)",
-                datagram.full_len, datagram.len
+                datagram.full_len,
+                datagram.len
             );
         }
         if loss.drop_next() {
             dropped += 1;
-            eprintln!("dropping datagram from {from}");
+            log!("dropping datagram from {from}");
             continue;
         }
         // The real length, even if the buffer could not hold it all.
@@ -100,9 +95,9 @@ pub fn run(args: &ServerArgs) -> Result<()> {
                 replied += 1;
             }
             // One unreachable client must not stop the server.
-            Err(e) => eprintln!("{from}: cannot reply: {e}"),
+            Err(e) => log!("{from}: cannot reply: {e}"),
         }
     }
-    eprintln!("stopped: received {received} datagrams, replied to {replied}, dropped {dropped}");
+    log!("stopped: received {received} datagrams, replied to {replied}, dropped {dropped}");
     Ok(())
 }

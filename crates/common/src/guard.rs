@@ -1,0 +1,146 @@
+//! A client connection that cannot pin a server. [`Guarded`] is `Read` and
+//! `Write` on a `TcpStream`, so a server loop written for a plain stream
+//! (`read`, then `write_all`) runs on it unchanged; underneath, every wait
+//! ends on a stop, after `idle` without progress, or at the connection's
+//! deadline, and every real `recv`/`send` syscall is narrated by `--trace`.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::narrate;
+use crate::stop::{Stop, Wait};
+
+/// How long one blocked `send` waits before looking at the stop and the
+/// clocks again. Reads need no such slice: they wait in `poll()` on the stop.
+const WRITE_SLICE: Duration = Duration::from_millis(100);
+
+/// The limits a guarded connection lives under.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// No byte read (or written) for this long ends the connection.
+    pub idle: Duration,
+    /// The whole connection ends this long after it began, however busy.
+    pub lifetime: Duration,
+}
+
+/// A `TcpStream` whose every wait is bounded; see the module docs.
+pub struct Guarded {
+    stream: TcpStream,
+    stop: Stop,
+    limits: Limits,
+    deadline: Instant,
+}
+
+impl Guarded {
+    /// Guards `stream` from now on.
+    pub fn new(stream: TcpStream, stop: &Stop, limits: Limits) -> io::Result<Self> {
+        stream.set_write_timeout(Some(WRITE_SLICE))?;
+        // A lifetime too long for the clock is no limit at all.
+        let deadline = Instant::now().checked_add(limits.lifetime);
+        let deadline =
+            deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        Ok(Guarded {
+            stream,
+            stop: stop.clone(),
+            limits,
+            deadline,
+        })
+    }
+
+    /// The stream itself, for `peer_addr`, socket options and the like.
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// `shutdown(how)`; a peer that is already gone is not an error here.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self.stream.shutdown(how) {
+            Err(e) if e.kind() == ErrorKind::NotConnected => Ok(()),
+            other => other.inspect(|()| narrate!("shutdown({how:?})")),
+        }
+    }
+
+    /// How long this call may still wait, or why it must not.
+    fn time_left(&self, since: Instant) -> io::Result<Duration> {
+        if self.stop.is_stopped() {
+            return Err(io::Error::other("the server is stopping"));
+        }
+        let now = Instant::now();
+        let lifetime = self.deadline.saturating_duration_since(now);
+        if lifetime.is_zero() {
+            let secs = self.limits.lifetime.as_secs_f64();
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                format!("open for {secs} s (--max-connection-secs)"),
+            ));
+        }
+        let idle = self.limits.idle.saturating_sub(now - since);
+        if idle.is_zero() {
+            let secs = self.limits.idle.as_secs_f64();
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                format!("no progress for {secs} s (--idle-timeout)"),
+            ));
+        }
+        Ok(idle.min(lifetime))
+    }
+}
+
+impl Read for Guarded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let since = Instant::now();
+        loop {
+            let left = self.time_left(since)?;
+            match self.stop.wait_readable(&self.stream, Some(left))? {
+                // Data, EOF or an error is waiting: this read will not block.
+                Wait::Ready => {}
+                // time_left, at the top of the loop, says which limit passed.
+                Wait::Stopped | Wait::TimedOut => continue,
+            }
+            match (&self.stream).read(buf) {
+                Ok(0) => {
+                    narrate!("recv() -> 0 bytes (EOF: the peer is done sending)");
+                    return Ok(0);
+                }
+                Ok(n) => {
+                    narrate!("recv() -> {n} bytes");
+                    return Ok(n);
+                }
+                // A signal, or readiness that vanished: wait again.
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
+                // ECONNRESET and friends: the peer is gone.
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Write for Guarded {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let since = Instant::now();
+        loop {
+            self.time_left(since)?;
+            match (&self.stream).write(buf) {
+                Ok(n) => {
+                    narrate!("send() -> {n} bytes");
+                    return Ok(n);
+                }
+                // The send buffer stayed full for WRITE_SLICE (the peer reads
+                // slowly or not at all; Unix says WouldBlock), or a signal:
+                // look at the stop and the clocks, then try again.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                // EPIPE / ECONNRESET: the peer closed while we wrote.
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(()) // a socket has no user-space buffer to flush
+    }
+}
