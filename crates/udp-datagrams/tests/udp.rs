@@ -140,9 +140,7 @@ fn nobody_listening_is_connection_refused() {
     let err = stderr(&out);
     assert!(err.contains("connection refused"), "{err}");
     assert!(
-        err.contains(
-            "hint: is the server running? start it with `cargo run -p udp-datagrams -- server`"
-        ),
+        err.contains("Is the server running? Start it with `cargo run -p udp-datagrams -- server`"),
         "{err}"
     );
 }
