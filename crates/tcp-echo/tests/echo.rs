@@ -318,3 +318,38 @@ fn a_trickling_client_is_cut_off_by_max_connection_secs() {
     server.wait_stderr("open for 1 s (--max-connection-secs)");
     assert_eq!(&waiting.join().unwrap().unwrap(), b"my turn");
 }
+
+/// `--trace` tells the truth: one `recv()` line per read syscall that
+/// returned data, with the count the kernel returned, on the server.
+#[test]
+fn server_trace_narrates_each_real_read_with_its_count() {
+    use test_support::strace::Attached;
+    let server = server(&["--trace"]);
+    let strace = Attached::to(server.pid());
+    let port = server.addr().port().to_string();
+    let out = run(BIN, &["client", "--port", &port, "hello", "world"], b"");
+    assert_eq!(stdout(&out), "hello\nworld\n");
+    server.wait_stderr("echoed 10 bytes, closed");
+    let calls = strace.finish();
+    let accepted = calls
+        .iter()
+        .find(|c| c.name.starts_with("accept") && c.ret.is_some())
+        .expect("an accept in the strace");
+    let client_fd = accepted.ret;
+    let kernel: Vec<i64> = calls
+        .iter()
+        .filter(|c| matches!(c.name.as_str(), "read" | "recvfrom") && c.fd == client_fd)
+        .filter_map(|c| c.ret)
+        .collect();
+    let narrated: Vec<i64> = server
+        .stderr_lines()
+        .iter()
+        .filter_map(|l| l.strip_prefix("trace: recv() -> "))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(
+        !kernel.is_empty(),
+        "no read syscalls on fd {client_fd:?}: {calls:#?}"
+    );
+    assert_eq!(narrated, kernel, "narrated recv() counts vs the kernel's");
+}

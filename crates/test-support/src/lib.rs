@@ -5,6 +5,8 @@
 //! it when dropped, so a failing test leaves no process behind. [`run`] runs
 //! a client to completion with a deadline. Every wait here is bounded.
 
+pub mod strace;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -222,7 +224,7 @@ pub fn refused_port() -> (socket2::Socket, u16) {
 }
 
 /// Waits for `child` to exit, polling `try_wait`, for at most `timeout`.
-fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+pub(crate) fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
