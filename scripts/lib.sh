@@ -114,7 +114,8 @@ stop_server() {
     else
         fail "$name exits 0 on SIG$signal" "exit code $rc" "$(tail -5 "$WORK/$name.err")"
     fi
-    [ "$MODE" != demo ] || sed 's/^/  (server stderr) /' "$WORK/$name.err" | tail -3
+    # The whole log, not an excerpt: what the server said is part of the lesson.
+    [ "$MODE" != demo ] || sed 's/^/  (server stderr) /' "$WORK/$name.err"
 }
 
 # expect DESCRIPTION EXPECTED_STDOUT CMD...: run CMD (20 s at most, stdin
@@ -125,7 +126,10 @@ expect() {
     show "$@"
     out=$(timeout 20 "$@" <"${STDIN:-/dev/null}" 2>"$WORK/last.err")
     rc=$?
-    [ "$MODE" != demo ] || printf '%s\n' "$out"
+    if [ "$MODE" = demo ]; then
+        printf '%s\n' "$out"
+        sed 's/^/  (stderr) /' "$WORK/last.err"
+    fi
     if [ "$rc" -eq 0 ] && [ "$out" = "$expected" ]; then
         pass "$desc"
     else
