@@ -32,6 +32,7 @@ ROUNDS=${ROUNDS:-3}
 PY=${PYTHON:-python3}
 WORK=$(mktemp -d)
 PIDS=()
+declare -A DRAIN # server pid -> pid of the reader draining its stdout
 
 STREAM_BYTES=$((1024 << 20))
 RTT_COUNT=20000
@@ -122,37 +123,62 @@ server_cmd() {
 
 # start KIND [PIN]: start a server (pinned to CPU 0 when PIN=pin), wait up to
 # 10 s for its `listening on ADDR` line; sets SRV_PID and SRV_ADDR. Its
-# stdout goes to $WORK/KIND.out (the framing rows count the messages there).
+# stdout goes on to $WORK/KIND.out (the framing rows count the messages there).
 start() {
-    local kind=$1 pin=${2:-} i
+    local kind=$1 pin=${2:-} line fd
     local -a cmd
     read -r -a cmd <<<"$(server_cmd "$kind")"
     [ "$pin" = pin ] && cmd=(taskset -c 0 "${cmd[@]}")
-    : >"$WORK/$kind.out" # exists before the first poll below
-    "${cmd[@]}" >"$WORK/$kind.out" 2>"$WORK/$kind.err" &
+    rm -f "$WORK/$kind.fifo"
+    mkfifo "$WORK/$kind.fifo"
+    "${cmd[@]}" >"$WORK/$kind.fifo" 2>"$WORK/$kind.err" &
     SRV_PID=$!
     PIDS+=("$SRV_PID")
     SRV_ADDR=
-    for ((i = 0; i < 100; i++)); do
-        SRV_ADDR=$(sed -n '1s/^listening on //p' "$WORK/$kind.out")
-        [ -n "$SRV_ADDR" ] && return 0
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.1
-    done
+    exec {fd}<"$WORK/$kind.fifo"
+    if IFS= read -r -t 10 -u "$fd" line && [[ $line == "listening on "* ]]; then
+        SRV_ADDR=${line#listening on }
+        # Drain the rest, so a chatty server never blocks on a full pipe;
+        # stop() waits for this reader, so KIND.out is complete after it.
+        cat <&"$fd" >"$WORK/$kind.out" &
+        DRAIN[$SRV_PID]=$!
+        PIDS+=("$!")
+    fi
+    exec {fd}<&-
+    [ -n "$SRV_ADDR" ] && return 0
     log "$kind did not start: $(tail -n 3 "$WORK/$kind.err")"
     return 1
 }
 
-# stop PID: SIGTERM, up to 3 s to exit, then SIGKILL.
+# stop PID: SIGTERM, up to 3 s to exit (then SIGKILL); then wait for the
+# reader of its stdout. No polling: `wait` returns when it exits, and a
+# watchdog bounds the wait.
 stop() {
-    local pid=$1 i
+    local pid=$1 watchdog
     kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 30; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
+    # A time limit, not a synchronisation.
+    (sleep 3 && kill -KILL "$pid" 2>/dev/null) &
+    watchdog=$!
     wait "$pid" 2>/dev/null
+    # SIGKILL: the subshell carries our TERM trap, which would run cleanup.
+    kill -KILL "$watchdog" 2>/dev/null
+    wait "$watchdog" 2>/dev/null
+    [ -n "${DRAIN[$pid]:-}" ] && wait "${DRAIN[$pid]}" 2>/dev/null
+}
+
+# perf_attach OUT EVENTS PID: start `perf stat` on PID with its counters off,
+# switch them on through its control fifo and return once perf acknowledges
+# (so the load that follows is counted from its first request); sets PERF_PID.
+perf_attach() {
+    local out=$1 events=$2 pid=$3 ctl ack
+    rm -f "$WORK/perf.ctl" "$WORK/perf.ack"
+    mkfifo "$WORK/perf.ctl" "$WORK/perf.ack"
+    exec {ctl}<>"$WORK/perf.ctl" {ack}<>"$WORK/perf.ack"
+    perf stat -D -1 --control "fd:$ctl,$ack" -p "$pid" -e "$events" -x, -o "$out" 2>/dev/null &
+    PERF_PID=$!
+    echo enable >&"$ctl"
+    IFS= read -r -t 10 -u "$ack" _ || log "perf did not acknowledge 'enable'"
+    exec {ctl}>&- {ack}>&-
 }
 
 # field LINE KEY: the value of KEY=value in a loadgen line.
@@ -236,9 +262,8 @@ for ((round = 1; round <= STREAM_ROUNDS; round++)); do
         # steadier figure than MB/s when other work shares the machine.
         perf_pid=
         if [ $HAVE_PERF = 1 ] && [ "$round" = "$STREAM_ROUNDS" ]; then
-            perf stat -p "${SPID[$kind]}" -e task-clock -x, -o "$WORK/perfs-$kind" 2>/dev/null &
-            perf_pid=$!
-            sleep 0.3 # let perf attach
+            perf_attach "$WORK/perfs-$kind" task-clock "${SPID[$kind]}"
+            perf_pid=$PERF_PID
         fi
         line=$(load "stream $kind" "$LOADGEN" stream --addr "${SADDR[$kind]}" --bytes "$STREAM_BYTES")
         [ "$(field "$line" errors)" = 0 ] && add_sample stream "$kind" "$(field "$line" mb_s)"
@@ -299,9 +324,8 @@ if [ $HAVE_PERF = 1 ]; then
     log "context switches per request at 100 connections (perf stat)"
     for kind in "${CONN_SERVERS[@]}"; do
         [ -n "${SADDR[$kind]:-}" ] || continue
-        perf stat -p "${SPID[$kind]}" -e "$PERF_EVENTS" -x, -o "$WORK/perf-$kind" 2>/dev/null &
-        perf_pid=$!
-        sleep 0.3 # let perf attach before the load starts (it only counts)
+        perf_attach "$WORK/perf-$kind" "$PERF_EVENTS" "${SPID[$kind]}"
+        perf_pid=$PERF_PID
         # The load generator shares the 2 CPUs: count its CPU too.
         line=$(load "ctxsw $kind" perf stat -x, -e task-clock -o "$WORK/perfc-$kind" -- \
             "$LOADGEN" conns --addr "${SADDR[$kind]}" --connections 100 --requests 500 --size 64)
@@ -333,20 +357,21 @@ RSS_SERVERS=(c tokio python)
 log "RSS with 1000 idle connections"
 for kind in "${RSS_SERVERS[@]}"; do
     start "$kind" || continue
-    # Created here, not by the redirection below: that one runs in the
-    # child, possibly after our first look at the file.
-    : >"$WORK/idle-$kind.out"
+    # loadgen prints `connected=N` once every connection is open, then holds
+    # them: read that line (30 s at most) and measure while they are held.
+    rm -f "$WORK/idle.fifo"
+    mkfifo "$WORK/idle.fifo"
     timeout 60 "$LOADGEN" idle --addr "$SRV_ADDR" --connections 1000 --hold-secs 1.5 \
-        >"$WORK/idle-$kind.out" 2>"$WORK/idle-$kind.err" &
+        >"$WORK/idle.fifo" 2>"$WORK/idle-$kind.err" &
     idle_pid=$!
-    for ((i = 0; i < 300; i++)); do
-        grep -q '^connected=' "$WORK/idle-$kind.out" && break
-        kill -0 "$idle_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    connected=$(field "$(head -n 1 "$WORK/idle-$kind.out")" connected)
+    exec {idle_fd}<"$WORK/idle.fifo"
+    idle_line=
+    IFS= read -r -t 30 -u "$idle_fd" idle_line
+    connected=$(field "$idle_line" connected)
     kb=$(rss_kb "$SRV_PID")
     threads=$(awk '/^Threads:/ {print $2}' "/proc/$SRV_PID/status" 2>/dev/null)
+    cat <&"$idle_fd" >/dev/null # the rest, until loadgen exits
+    exec {idle_fd}<&-
     wait "$idle_pid"
     if [ "$connected" = 1000 ] && [ -n "$kb" ]; then
         R[rss,$kind]=$(awk -v kb="$kb" 'BEGIN {printf "%.1f", kb / 1024}')
@@ -384,13 +409,16 @@ if [ $HAVE_STRACE = 1 ]; then
     log "read syscalls per frame (strace -f -c), $STRACE_FRAMES frames"
     for kind in "${FRAME_SERVERS[@]}"; do
         start "$kind" || continue
-        : >"$WORK/strace-$kind.err"
-        strace -f -c -e trace=read,recvfrom -o "$WORK/strace-$kind" -p "$SRV_PID" 2>"$WORK/strace-$kind.err" &
+        # strace says "Process N attached" on stderr once it traces: read
+        # that line (10 s at most) before the load starts.
+        rm -f "$WORK/strace.fifo"
+        mkfifo "$WORK/strace.fifo"
+        strace -f -c -e trace=read,recvfrom -o "$WORK/strace-$kind" -p "$SRV_PID" 2>"$WORK/strace.fifo" &
         strace_pid=$!
-        for ((i = 0; i < 50; i++)); do
-            grep -q attached "$WORK/strace-$kind.err" && break
-            sleep 0.1
-        done
+        exec {strace_fd}<"$WORK/strace.fifo"
+        IFS= read -r -t 10 -u "$strace_fd" attached || log "strace did not attach: ${attached:-}"
+        cat <&"$strace_fd" >"$WORK/strace-$kind.err" &
+        exec {strace_fd}<&-
         line=$(load "strace $kind" "$LOADGEN" frames --addr "$SRV_ADDR" --frames "$STRACE_FRAMES" --size 16)
         kill -INT "$strace_pid" 2>/dev/null
         wait "$strace_pid" 2>/dev/null
@@ -426,7 +454,10 @@ cell() {
 # lost a connection leaves FAIL(...) instead), else "-" or "MISS".
 served() {
     local v=${R[$1,$2]:-}
-    if [ -z "$v" ]; then echo "-"; elif [[ $v =~ ^[0-9.]+$ ]]; then echo "ok all served"; else echo "MISS all served"; fi
+    if [ -z "$v" ]; then echo "-"; elif [[ $v =~ ^[0-9.]+$ ]]; then echo "ok all served"; else
+        echo "MISS all served"
+        echo "$1 [$2]" >>"$WORK/misses"
+    fi
 }
 # verdict ROW KIND OP LIMIT [abs]: "ok"/"MISS" for a ratio (or absolute) target.
 verdict() {
@@ -437,7 +468,8 @@ verdict() {
     [ -n "$abs" ] && b=1
     awk -v v="$v" -v b="$b" -v op="$op" -v l="$limit" 'BEGIN {
         r = v / b; ok = (op == ">=") ? (r >= l) : (op == "<=") ? (r <= l) : (r < l)
-        printf "%s %s%s", ok ? "ok" : "MISS", op, l }'
+        printf "%s %s%s", ok ? "ok" : "MISS", op, l
+        exit !ok }' || echo "$row [$kind]" >>"$WORK/misses"
 }
 row() { printf '%-36s %-16s %-18s %-18s %-20s %s\n' "$@"; }
 row "measurement" "C" "tokio" "Python" "lesson" "target"
@@ -478,4 +510,10 @@ missing=()
 [ $HAVE_THREADED = 1 ] || missing+=(tcp-threaded)
 [ $HAVE_FRAMING = 1 ] || missing+=(framing)
 [ ${#missing[@]} -eq 0 ] || echo "not built in this checkout (rows show -): ${missing[*]}"
+# A row that missed its target fails the run: `make bench` exits non-zero.
+if [ -s "$WORK/misses" ]; then
+    echo "targets missed: $(sort -u "$WORK/misses" | tr '\n' ' ')"
+    exit 1
+fi
+echo "every target met"
 exit 0
