@@ -8,7 +8,10 @@ and never panicked. Every loop is bounded in count and in time, every
 socket has a timeout, and all traffic stays on loopback. Ends with one
 table; exits 1 if anything did not hold.
 
-Usage: soak/hostile.py BIN_DIR [--quick]
+Then the promises every lesson makes (soak/promises.py: closed pipes, IPv6,
+stops, CLI extremes, spoofed UDP loops...), in the same table.
+
+Usage: soak/hostile.py BIN_DIR [--quick] [--hostile-only]
 """
 import os
 import random
@@ -434,7 +437,7 @@ def suite(name, args, probe, scenarios):
     limited = Server(name + ' (ulimit -n 64)', args, nofile=64)
     try:
         check(limited, 'fd-exhaustion', fd_exhaustion, probe)
-        backoffs = sum(1 for line in limited.stderr if 'accept failed' in line)
+        backoffs = sum(1 for line in limited.stderr if 'pausing new connections' in line)
         row = rows[-1]
         rows[-1] = row[:5] + (row[5] + ' (EMFILE backoffs: %d)' % backoffs,)
     finally:
@@ -470,6 +473,10 @@ def main():
         rows.append(('udp-datagrams', 'clean exit', 1, seconds, code == 0, 'exit %s' % code))
     finally:
         udp.kill()
+
+    if '--hostile-only' not in sys.argv:
+        import promises  # the promises every lesson makes (soak/promises.py)
+        promises.run(rows)
 
     width = max(len(r[0]) for r in rows)
     print('%-*s  %-26s %7s %8s  %-6s %s' % (width, 'server', 'scenario', 'count', 'seconds', 'held', 'RSS before->after, problems'))

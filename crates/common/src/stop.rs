@@ -86,14 +86,15 @@ impl Stop {
     pub fn from_signals() -> Result<Self> {
         let stop = Self::new()?;
         let handle = stop.clone();
-        // ctrlc runs this on its own thread, not inside the signal handler.
-        // Stop first, log after: a log line must never stand in the way.
+        // ctrlc runs this on its own thread, not inside the signal handler,
+        // and log! never panics, so the line cannot stop the stop. (Logged
+        // before the trigger, so it is printed before the server's summary.)
         ctrlc::set_handler(move || {
             if handle.is_stopped() {
                 std::process::exit(130);
             }
-            handle.trigger();
             log!("signal received: stopping (again to exit at once)");
+            handle.trigger();
         })
         .context("installing the SIGINT/SIGTERM handler")?;
         Ok(stop)

@@ -1,0 +1,615 @@
+"""The promises every lesson makes, tried as a careless user and a hostile
+network would: closed pipes, IPv6, a stop while peers stream or trickle, a
+stop on a host that loses packets, CLI values at the edges, spoofed UDP
+loops, a pool pinned by busy clients, a framing client that must not claim
+success, and names with odd bytes. Run by soak/hostile.py (`make soak`),
+which prints one table for both suites.
+
+Root is needed for the namespaces (stop on a lossy host, a private hosts
+file) and the raw socket (spoofed UDP); CI runs as root. A scenario that
+cannot run is a failed row, never a skipped one.
+"""
+import ipaddress
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import hostile
+from hostile import BIN, Server, connect, n, probe_echo, probe_length, probe_line, recvall
+
+STOP_LIMIT = 2.0  # seconds: every server stops within this, whatever peers do
+
+
+def path(binary):
+    return os.path.join(BIN, binary)
+
+
+def row(rows, server, scenario, count, seconds, held, detail=''):
+    rows.append((server, scenario, count, seconds, bool(held), detail))
+
+
+def stopped_in_time(server):
+    code, seconds = server.stop(signal.SIGTERM)
+    return code == 0 and seconds < STOP_LIMIT, 'exit %s in %.2f s' % (code, seconds)
+
+
+# The TCP servers and a well-behaved client of each.
+TCP_SERVERS = [
+    ('tcp-echo', ['tcp-echo', 'server'], probe_echo),
+    ('tcp-threaded', ['tcp-threaded', 'server'], probe_line),
+    ('framing length', ['framing', 'server', '--strategy', 'length'], probe_length),
+]
+
+
+def probe_udp_on(server, family=socket.AF_INET):
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.settimeout(0.5)
+    try:
+        sock.connect((server.host, server.port))
+        for _ in range(10):
+            sock.send(b'still there?')
+            try:
+                return sock.recv(100) == b'Your data was 12 bytes long'
+            except socket.timeout:
+                continue
+        return False
+    finally:
+        sock.close()
+
+
+# ---- 1. closed pipes ------------------------------------------------------
+
+class PipeServer(Server):
+    """A server whose stdout or stderr reader goes away: the pipe's read end
+    is closed by us, with no reader thread on it, right after the
+    `listening on` line."""
+
+    def __init__(self, name, args, closed):
+        cmd = [path(args[0])] + args[1:] + ['--port', '0']
+        self.name, self.stderr = name, []
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        if closed == 'stderr':
+            self.proc.stderr.close()
+        else:
+            threading.Thread(target=self._drain, args=(self.proc.stderr, self.stderr), daemon=True).start()
+        match = re.fullmatch(r'listening on (\S+):(\d+)\n', self._first_line())
+        if not match:
+            self.proc.kill()
+            raise RuntimeError('%s: no listening line' % name)
+        self.host, self.port = match.group(1).strip('[]'), int(match.group(2))
+        if closed == 'stdout':
+            self.proc.stdout.close()
+        else:
+            threading.Thread(target=self._drain, args=(self.proc.stdout, []), daemon=True).start()
+
+
+def closed_pipes(rows):
+    """A server whose stderr reader went away keeps serving and still stops
+    on SIGTERM; one whose stdout reader went away after `listening on` too
+    (framing's server, whose stdout is the lesson's output, must say so and
+    exit 1 instead)."""
+    for name, args, probe in TCP_SERVERS + [('udp-datagrams', ['udp-datagrams', 'server'], probe_udp_on)]:
+        for pipe in ['stderr', 'stdout']:
+            server = PipeServer(name, args, pipe)
+            started = time.monotonic()
+            try:
+                served = 0
+                for _ in range(n(50)):
+                    try:
+                        served += bool(probe(server))
+                    except (OSError, EOFError):
+                        pass
+                if name == 'framing length' and pipe == 'stdout':
+                    # Its first printed message hits the closed pipe.
+                    try:
+                        code = server.proc.wait(5)
+                    except subprocess.TimeoutExpired:
+                        code = None
+                    said = any('writing to stdout' in line for line in server.stderr)
+                    held = code == 1 and said
+                    detail = 'exit %s, said it: %s (wanted exit 1 and `writing to stdout`)' % (code, said)
+                else:
+                    ok, detail = stopped_in_time(server)
+                    held = ok and served == n(50)
+                    detail = '%d/%d served; %s' % (served, n(50), detail)
+                row(rows, name, 'closed %s (server)' % pipe, n(50), time.monotonic() - started, held, detail)
+            finally:
+                server.kill()
+
+
+CLIENTS = [
+    ('tcp-echo client', ['tcp-echo', 'client', 'hello']),
+    ('tcp-threaded client', ['tcp-threaded', 'client', '--connections', '1', '--requests', '1']),
+    ('udp-datagrams client', ['udp-datagrams', 'client']),
+    ('framing client', ['framing', 'client', '--strategy', 'fixed', 'hi']),
+    ('resolver-dump', ['resolver-dump', 'localhost', 'http']),
+]
+
+
+def run_closed(cmd, close):
+    """Runs cmd with its stdout or stderr pipe closed before it writes."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    getattr(proc, close).close()
+    other = proc.stderr if close == 'stdout' else proc.stdout
+    try:
+        text = other.read().decode(errors='replace')
+        code = proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None, 'still running after 20 s'
+    return code, text
+
+
+def closed_pipes_clients(rows):
+    """A client whose stdout is closed ends with `error: writing to stdout`
+    and exit 1 (or exit 0 when it had nothing to print); one whose stderr is
+    closed while it reports an error exits 1: never 101 (a panic)."""
+    servers = {
+        'tcp-echo': Server('tcp-echo', ['tcp-echo', 'server']),
+        'tcp-threaded': Server('tcp-threaded', ['tcp-threaded', 'server']),
+        'udp-datagrams': Server('udp-datagrams', ['udp-datagrams', 'server']),
+        'framing': Server('framing', ['framing', 'server', '--strategy', 'fixed']),
+    }
+    try:
+        for name, cmd in CLIENTS:
+            binary = cmd[0]
+            port = ['--port', str(servers[binary].port)] if binary in servers else []
+            started = time.monotonic()
+            code, text = run_closed([path(binary)] + cmd[1:] + port, 'stdout')
+            held = code in (0, 1) and 'panicked' not in text and (code == 0 or 'writing to stdout' in text)
+            row(rows, name, 'closed stdout (client)', 1, time.monotonic() - started, held,
+                'exit %s %s' % (code, text.strip()[:80]))
+            # An error to report (a refused port, an unknown name) into a closed stderr.
+            if binary == 'resolver-dump':
+                failing = [path(binary), 'no-such-host.invalid']
+            else:
+                _held, refused = hostile_refused_port()
+                failing = [path(binary)] + cmd[1:] + ['--port', str(refused)]
+            started = time.monotonic()
+            code, text = run_closed(failing, 'stderr')
+            row(rows, name, 'closed stderr (client)', 1, time.monotonic() - started, code == 1,
+                'exit %s (wanted 1)' % code)
+    finally:
+        for server in servers.values():
+            server.kill()
+
+
+_held_ports = []
+
+
+def hostile_refused_port():
+    """A loopback port, TCP and UDP, where nobody listens: bound (so no one
+    else takes it) but not listening; UDP to it gets port unreachable."""
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(('127.0.0.1', 0))
+    _held_ports.append(tcp)
+    return tcp, tcp.getsockname()[1]
+
+
+# ---- 2. IPv6 --------------------------------------------------------------
+
+def ipv6(rows):
+    for name, args, probe in TCP_SERVERS + [('udp-datagrams', ['udp-datagrams', 'server'], None)]:
+        for host in ['::1', '[::1]']:
+            started = time.monotonic()
+            try:
+                server = Server(name, args + ['--host', host])
+            except RuntimeError as e:
+                row(rows, name, 'IPv6 --host %s' % host, 0, 0, False, str(e))
+                continue
+            try:
+                if probe is None:
+                    served = probe_udp_on(server, socket.AF_INET6)
+                else:
+                    served = probe(server)
+                ok, detail = stopped_in_time(server)
+                row(rows, name, 'IPv6 --host %s' % host, 1, time.monotonic() - started, served and ok,
+                    'listening on [%s]:%d; %s' % (server.host, server.port, detail))
+            finally:
+                server.kill()
+
+
+# ---- 3. a stop while peers stream, trickle or pipeline ----------------------
+
+def stop_while(rows, name, args, peer, what):
+    server = Server(name, args)
+    done = threading.Event()
+    thread = threading.Thread(target=peer, args=(server, done), daemon=True)
+    try:
+        thread.start()
+        if not done.wait(10):  # the peer says when its attack is under way
+            row(rows, name, 'SIGTERM while ' + what, 1, 0, False, 'the peer never got going')
+            return
+        ok, detail = stopped_in_time(server)
+        row(rows, name, 'SIGTERM while ' + what, 1, 0, ok and not server.panicked(), detail)
+    finally:
+        server.kill()
+        thread.join(5)
+
+
+def streamer(header=b''):
+    """Writes as fast as the server takes it, reading back on a second thread."""
+    def peer(server, going):
+        sock = connect(server, timeout=3)
+        threading.Thread(target=lambda: drain(sock), daemon=True).start()
+        chunk = b'x' * 65536
+        try:
+            sock.sendall(header)
+            for i in range(100000):  # at most 6.5 GB; the server stops long before
+                sock.sendall(chunk)
+                if i == 100:
+                    going.set()
+        except OSError:
+            pass
+        going.set()
+    return peer
+
+
+def drain(sock):
+    try:
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
+
+
+def trickler(server, going):
+    sock = connect(server, timeout=3)
+    try:
+        for i in range(400):  # a byte every 50 ms, at most 20 s
+            sock.send(b'1')
+            if i == 5:
+                going.set()
+            time.sleep(0.05)  # the trickle rate (the attack), not synchronisation
+    except OSError:
+        pass
+    going.set()
+
+
+def pipeliner(server, going):
+    """4096 pipelined requests at --delay-ms 20: 80 s of work in one burst."""
+    sock = connect(server, timeout=3)
+    try:
+        sock.sendall(b'request\n' * 4096)
+        recvall(sock, 8)  # the first reply: the burst is being served
+    except (OSError, EOFError):
+        pass
+    going.set()
+    drain(sock)
+
+
+def stops(rows):
+    for name, args, _ in TCP_SERVERS:
+        stop_while(rows, name, args, trickler, 'a client trickles a byte every 50 ms')
+    stop_while(rows, 'tcp-echo', ['tcp-echo', 'server'], streamer(), 'a client streams')
+    stop_while(rows, 'framing length', ['framing', 'server', '--strategy', 'length', '--max-frame', '4294967295'],
+               streamer(struct.pack('!I', 0xFFFFFFF0)), 'a client streams a 4 GB frame')
+    stop_while(rows, 'framing upper-server', ['framing', 'upper-server'], streamer(), 'a client streams')
+    stop_while(rows, 'tcp-threaded', ['tcp-threaded', 'server', '--delay-ms', '20'], pipeliner,
+               'a burst of 4096 pipelined requests is served')
+
+
+# ---- 4. a stop on a host that loses packets ---------------------------------
+
+LOSSY_SERVERS = [['tcp-echo', 'server'], ['tcp-threaded', 'server'], ['framing', 'server', '--strategy', 'length'],
+                 ['framing', 'upper-server'], ['udp-datagrams', 'server'], ['udp-datagrams', 'broadcast-listen']]
+
+
+def inside_lossy_namespace(loss):
+    """Runs in a fresh network namespace: loopback up, an nftables rule that
+    drops `loss`% of the packets arriving, 4 idle servers of each kind, then
+    SIGTERM to all. Prints a JSON list of [command, exit code, seconds]."""
+    subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
+    drop = 'drop' if loss >= 100 else 'numgen random mod 100 < %d drop' % loss
+    rules = 'table inet soak {\n chain input {\n  type filter hook input priority 0;\n  %s\n }\n}\n' % drop
+    subprocess.run(['nft', '-f', '-'], input=rules.encode(), check=True)
+    servers = []
+    for args in LOSSY_SERVERS:
+        for _ in range(4):
+            servers.append((' '.join(args), Server(args[1], args)))
+    results = []
+    for label, server in servers:
+        code, seconds = server.stop(signal.SIGTERM)
+        results.append([label, code, seconds])
+        server.kill()
+    print(json.dumps(results))
+
+
+def lossy_stop(rows):
+    for loss in [40, 100]:
+        started = time.monotonic()
+        proc = subprocess.run(['unshare', '--net', sys.executable, os.path.abspath(__file__), BIN, '--lossy', str(loss)],
+                              capture_output=True, timeout=120)
+        try:
+            results = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            row(rows, 'all servers', 'stop on a host losing %d%%' % loss, 0, time.monotonic() - started, False,
+                'could not run: %s' % proc.stderr.decode()[-200:])
+            continue
+        late = [r for r in results if r[1] != 0 or r[2] >= STOP_LIMIT]
+        slowest = max(r[2] for r in results)
+        row(rows, 'all servers', 'stop on a host losing %d%%' % loss, len(results), time.monotonic() - started,
+            not late, '%d of %d stopped within %.0f s (slowest %.3f s)%s' % (
+                len(results) - len(late), len(results), STOP_LIMIT, slowest, '; late: %s' % late if late else ''))
+
+
+# ---- 5. CLI values at the edges -------------------------------------------
+
+EXTREMES = ['0', '-1', '1e20', '100000', '4000000000', '18446744073709551615', '18446744073709551616', '100000000000',
+            'NaN', 'inf', '']
+
+COMMANDS = [['tcp-echo', 'server'], ['tcp-echo', 'client'],
+            ['tcp-threaded', 'server'], ['tcp-threaded', 'client'],
+            ['udp-datagrams', 'server'], ['udp-datagrams', 'client'], ['udp-datagrams', 'big'],
+            ['udp-datagrams', 'broadcast-send'], ['udp-datagrams', 'broadcast-listen'],
+            ['framing', 'server'], ['framing', 'client'], ['framing', 'upper-server'], ['framing', 'deadlock-client'],
+            ['resolver-dump']]
+
+SKIP_FLAGS = {'--port', '--host', '--help', '--version', '--trace'}
+
+
+def value_flags(cmd):
+    """The flags that take a value, read from --help."""
+    text = subprocess.run([path(cmd[0])] + cmd[1:] + ['--help'], capture_output=True, timeout=10).stdout.decode()
+    return sorted(set(re.findall(r'^\s+(?:-\w, )?(--[a-z-]+) <', text, re.M)) - SKIP_FLAGS)
+
+
+def try_value(cmd, flag, value, refused):
+    """Runs one command with one extreme value: a usage error (2), a clean
+    failure (1) or a run (0, or a server we stop) are fine; a panic, an
+    abort or a crash is not."""
+    args = [path(cmd[0])] + cmd[1:] + [flag, value]
+    if cmd[0] != 'resolver-dump':
+        args += ['--port', '0' if cmd[-1] in ('server', 'upper-server', 'broadcast-listen') else str(refused)]
+    else:
+        args += ['localhost']
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A server that accepted the value says `listening on`: stop it at once.
+    first = []
+    reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(3)
+    if first and first[0].startswith(b'listening on'):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=3)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)  # a client still trying: fine, if it stops
+        try:
+            out, err = proc.communicate(timeout=3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return 'hung after SIGTERM'
+    err = err.decode(errors='replace')
+    if proc.returncode is not None and proc.returncode < 0 and proc.returncode != -signal.SIGTERM:
+        return 'killed by signal %d' % -proc.returncode
+    if proc.returncode == 101 or 'panicked' in err:
+        return 'panicked: %s' % err.strip()[:120]
+    if proc.returncode == 2 and 'error' not in err:
+        return 'usage error without a message'
+    return None
+
+
+def cli_extremes(rows):
+    _held, refused = hostile_refused_port()
+    for cmd in COMMANDS:
+        started = time.monotonic()
+        problems, tried = [], 0
+        for flag in value_flags(cmd):
+            for value in EXTREMES:
+                tried += 1
+                problem = try_value(cmd, flag, value, refused)
+                if problem:
+                    problems.append('%s %s: %s' % (flag, value or "''", problem))
+        row(rows, ' '.join(cmd), 'CLI extremes', tried, time.monotonic() - started, not problems,
+            '; '.join(problems[:3]) + (' (+%d more)' % (len(problems) - 3) if len(problems) > 3 else ''))
+
+
+# ---- 6. spoofed UDP: no endless loops ---------------------------------------
+
+def checksum(data):
+    if len(data) % 2:
+        data += b'\0'
+    total = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def spoof(src_port, dst_port, payload, addr='127.0.0.1'):
+    """Sends one UDP datagram that claims to come from addr:src_port (a raw
+    socket with our own IP header: root only)."""
+    ip = ipaddress.IPv4Address(addr).packed
+    udp_len = 8 + len(payload)
+    pseudo = ip + ip + struct.pack('!BBH', 0, socket.IPPROTO_UDP, udp_len)
+    header = struct.pack('!HHHH', src_port, dst_port, udp_len, 0)
+    header = struct.pack('!HHHH', src_port, dst_port, udp_len, checksum(pseudo + header + payload) or 0xFFFF)
+    packet = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + udp_len, 0, 0, 64, socket.IPPROTO_UDP, 0, ip, ip)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    try:
+        raw.sendto(packet + header + payload, (addr, 0))
+    finally:
+        raw.close()
+
+
+def received(server):
+    """The count in the server's closing summary (its stderr is read by a
+    thread, which may lag the exit a little: look for up to 2 s)."""
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        for line in list(server.stderr):
+            match = re.search(r'received (\d+) datagrams', line)
+            if match:
+                return int(match.group(1))
+        time.sleep(0.05)  # polling a list another thread fills, bounded
+    return None
+
+
+def udp_loops(rows):
+    """One spoofed datagram between two servers (A's address as source, sent
+    to B), and one from a server to itself: the exchange must die out."""
+    for case in ['between two servers', 'from a server to itself']:
+        started = time.monotonic()
+        a = Server('udp A', ['udp-datagrams', 'server'])
+        b = Server('udp B', ['udp-datagrams', 'server']) if case == 'between two servers' else a
+        try:
+            try:
+                spoof(a.port, b.port, b'ping!')
+            except PermissionError as e:
+                row(rows, 'udp-datagrams', 'spoofed loop ' + case, 0, 0, False, 'raw socket: %s (root needed)' % e)
+                continue
+            time.sleep(2)  # how long a loop gets to run (the measurement window), not synchronisation
+            alive = probe_udp_on(b)
+            counts = []
+            for server in {id(a): a, id(b): b}.values():
+                server.stop(signal.SIGTERM)
+                server.proc.wait(5)
+                counts.append(received(server))
+            total = sum(c or 0 for c in counts)
+            # A loop at full speed exchanges tens of thousands in 2 s.
+            row(rows, 'udp-datagrams', 'spoofed loop ' + case, total, time.monotonic() - started,
+                alive and None not in counts and total < 100,
+                'datagrams received: %s (a live loop: >10000)' % counts)
+        finally:
+            a.kill()
+            b.kill()
+
+
+# ---- 7. a pool pinned by busy clients ----------------------------------------
+
+def pinned_pool(rows):
+    """Four clients that each send a line every second hold a 4-worker pool;
+    a fifth must still be served, once --max-connection-secs frees a worker."""
+    started = time.monotonic()
+    server = Server('tcp-threaded', ['tcp-threaded', 'server', '--workers', '4', '--max-connection-secs', '3'])
+    stop = threading.Event()
+
+    def busy():
+        try:
+            sock = connect(server)
+            while not stop.is_set():
+                sock.sendall(b'busy\n')
+                recvall(sock, 5)
+                stop.wait(1)  # the client's pace, not synchronisation
+        except (OSError, EOFError):
+            pass
+
+    holders = [threading.Thread(target=busy, daemon=True) for _ in range(4)]
+    try:
+        for thread in holders:
+            thread.start()
+        time.sleep(0.5)  # let the four take the workers (the scenario's setup), not synchronisation
+        served_in = None
+        try:
+            t0 = time.monotonic()
+            served = probe_line(server, timeout=15)
+            served_in = time.monotonic() - t0
+        except (OSError, EOFError):
+            served = False
+        logged = any('queue' in line or 'busy' in line for line in server.stderr)
+        row(rows, 'tcp-threaded', 'pool pinned by busy clients', 5, time.monotonic() - started,
+            served and logged, 'newcomer served in %s s; queueing logged: %s' % (
+                '%.1f' % served_in if served_in is not None else '-', logged))
+    finally:
+        stop.set()
+        server.kill()
+
+
+# ---- 8. the framing client claims no success it cannot know ----------------
+
+def framing_client(rows):
+    def attempt(label, server_args, client_args, want=(1,)):
+        started = time.monotonic()
+        server = Server('framing', ['framing', 'server'] + server_args) if server_args else None
+        try:
+            port = ['--port', str(server.port)] if server else ['--port', '1']
+            proc = subprocess.run([path('framing'), 'client'] + client_args + port, capture_output=True, timeout=20)
+            err = proc.stderr.decode(errors='replace')
+            row(rows, 'framing client', label, 1, time.monotonic() - started,
+                proc.returncode in want and 'panicked' not in err,
+                'exit %s (wanted %s): %s' % (proc.returncode, want, err.strip().splitlines()[0][:90] if err.strip() else ''))
+        finally:
+            if server:
+                server.kill()
+
+    attempt('an empty length message is refused', None, ['--strategy', 'length', 'first', '', 'third'], (1, 2))
+    attempt('a frame over the server\'s --max-frame', ['--strategy', 'length', '--max-frame', '10'],
+            ['--strategy', 'length', 'x' * 1000])
+    attempt('a line over the server\'s --max-len', ['--strategy', 'delimiter', '--max-len', '10'],
+            ['--strategy', 'delimiter', 'y' * 1000])
+    attempt('a server on another strategy', ['--strategy', 'netstring'], ['--strategy', 'length', 'hello'])
+
+
+def large_limits(rows):
+    """Non-default large limits: a 12-byte netstring header must not make the
+    server allocate what it claims."""
+    server = Server('framing netstring', ['framing', 'server', '--strategy', 'netstring', '--max-frame', '18446744073709551615'])
+    started = time.monotonic()
+    try:
+        before = server.rss_kb()
+        for header in [b'99999999999:', b'18446744073709551615:', b'18446744073709551616:,']:
+            try:
+                with connect(server) as sock:
+                    sock.sendall(header)
+                    sock.shutdown(socket.SHUT_WR)
+                    sock.recv(10)
+            except OSError:
+                pass
+        after = server.rss_kb()
+        alive = server.alive() and hostile.probe_netstring(server)
+        row(rows, 'framing netstring', 'huge --max-frame, 12-byte headers', 3, time.monotonic() - started,
+            alive and after < 64 * 1024 and not server.panicked(), 'RSS %d->%d KB' % (before, after))
+    finally:
+        server.kill()
+
+
+# ---- 9. names with odd bytes ------------------------------------------------
+
+ODD_HOSTS = (b'127.0.0.9 esc\x1b[31mred alias-esc\n'
+             b'127.0.0.10 bytes\xff\xfename alias-bytes\n'
+             b'127.0.0.11 rtl\xe2\x80\xaename alias-rtl\n')
+
+
+def resolver_odd_names(rows):
+    with tempfile.NamedTemporaryFile(delete=False) as hosts:
+        hosts.write(b'127.0.0.1 localhost\n' + ODD_HOSTS)
+    try:
+        for args in [['alias-esc', '--canonname'], ['alias-bytes', '--canonname'], ['alias-rtl', '--canonname', '--json'],
+                     ['--reverse', '127.0.0.9'], ['--reverse', '127.0.0.10'], ['--reverse', '127.0.0.11']]:
+            started = time.monotonic()
+            script = 'mount --bind "$1" /etc/hosts && shift && exec "$@"'
+            proc = subprocess.run(['unshare', '--mount', 'sh', '-c', script, 'sh', hosts.name, path('resolver-dump')] + args,
+                                  capture_output=True, timeout=20)
+            out, err = proc.stdout, proc.stderr.decode(errors='replace')
+            raw = [c for c in (b'\x1b', b'\xff', b'\xe2\x80\xae') if c in out]
+            held = proc.returncode in (0, 1) and 'panicked' not in err and not raw
+            row(rows, 'resolver-dump', 'odd names: ' + ' '.join(args), 1, time.monotonic() - started, held,
+                'exit %s; raw bytes printed: %s; %s' % (proc.returncode, raw, err.strip()[:60]))
+    finally:
+        os.unlink(hosts.name)
+
+
+def run(rows):
+    for scenario in [closed_pipes, closed_pipes_clients, ipv6, stops, lossy_stop, cli_extremes, udp_loops,
+                     pinned_pool, framing_client, large_limits, resolver_odd_names]:
+        started = time.monotonic()
+        try:
+            scenario(rows)
+        except Exception as e:  # a scenario that crashes is a failed row, not a crashed suite
+            row(rows, 'suite', scenario.__name__, 0, time.monotonic() - started, False, '%s: %s' % (type(e).__name__, e))
+
+
+if __name__ == '__main__':
+    # Re-entered by lossy_stop inside a fresh network namespace.
+    if '--lossy' in sys.argv:
+        inside_lossy_namespace(int(sys.argv[sys.argv.index('--lossy') + 1]))
