@@ -334,7 +334,7 @@ check_refused_vs_silence() {
         '^hint: is the server running\? start it with `cargo run -p tcp-echo -- server`$'
     say ""
     say "Now every packet is dropped: no RST comes back, nothing does. The kernel resends"
-    say "the SYN (after 1 s, then 2 s...) until the client's --timeout 2 runs out."
+    say "the SYN (first after 1 s) until the client's --timeout 2 runs out."
     show "$LAB" impair --name "$L" --loss 100
     say "$("$LAB" impair --name "$L" --loss 100 2>&1)"
     before=$(retrans client)
