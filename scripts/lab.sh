@@ -115,8 +115,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-# The name becomes part of interface names, which the kernel caps at 15
-# bytes; 6 characters leave room for `-client` and keep names readable.
+# The name becomes part of interface names (`P-c`; the kernel allows 15
+# bytes), of namespace names and of paths under /run/netns and /etc/netns:
+# a few plain letters and digits are safe in all of them.
 [[ $name =~ ^[a-z0-9]{1,6}$ ]] ||
     die_usage "bad lab name '$name': use 1 to 6 lowercase letters or digits"
 if [ -n "$loss" ]; then
