@@ -331,7 +331,7 @@ check_refused_vs_silence() {
     # shellcheck disable=SC2016 # the backquotes are literal text in the hint
     expect_lines "a closed port is refused, with the start-the-server hint" 1 "${ON[@]}" -- \
         '^error: connecting to 198\.51\.100\.2:7000: Connection refused' \
-        '^hint: is the server running\? start it with `cargo run -p tcp-echo -- server`$'
+        '^hint: .*Is the server running\? Start it with `cargo run -p tcp-echo -- server`'
     say ""
     say "Now every packet is dropped: no RST comes back, nothing does. The kernel resends"
     say "the SYN (first after 1 s) until the client's --timeout 2 runs out."
