@@ -3,7 +3,7 @@ SHELL := /bin/bash
 LESSON ?=
 DEST ?=
 
-.PHONY: all build demo test lint eject soak fuzz bench
+.PHONY: all build demo lab-demo test lint eject soak fuzz bench
 
 all: build
 
@@ -13,6 +13,12 @@ build:
 ## make demo: run every lesson's server/client pairs once, readably.
 demo: build
 	@scripts/demo.sh
+
+## make lab-demo: build two hosts joined by a lossy link (scripts/lab.sh,
+## network namespaces; needs root) and show what loopback hides.
+lab-demo:
+	cargo build --bins -p udp-datagrams -p tcp-echo -p resolver-dump
+	@scripts/lab-demo.sh
 
 ## make test: cargo test --workspace plus every pairing scenario;
 ## the last line is `N passed, M failed`.
