@@ -21,6 +21,7 @@
 
 mod client;
 mod server;
+mod traced;
 
 use std::process::ExitCode;
 

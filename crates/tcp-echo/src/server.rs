@@ -58,7 +58,8 @@ pub fn run(args: &ServerArgs) -> Result<()> {
             Err(e) => log!("{peer}: connection ended: {e:#}"),
         }
     }
-    log!("stopped: served {clients} clients, echoed {bytes} bytes");
+    let plural = if clients == 1 { "" } else { "s" };
+    log!("stopped: served {clients} client{plural}, echoed {bytes} bytes");
     Ok(())
 }
 
