@@ -1,0 +1,366 @@
+//! The contract at its edges: closed pipes, a terminal on stdin, every
+//! value the command line accepts, and IPv6 in every spelling.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use test_support::{DEADLINE, Server, run, stderr, stdout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tcp-echo");
+
+fn server(extra: &[&str]) -> Server {
+    let mut args = vec!["server", "--port", "0"];
+    args.extend_from_slice(extra);
+    Server::start(BIN, &args)
+}
+
+/// A pipe whose reading end is already closed: a write to it fails with
+/// EPIPE, as when the reader of `client | head -c0` has exited.
+fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    writer.into()
+}
+
+/// A child that is killed and reaped however the test ends.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Reaped {
+    /// Waits for the exit, for at most `timeout`.
+    fn wait_for(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            // Polling an exit (std has no wait with a timeout), not a sync.
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Runs the lesson with the given stdout and stderr (stdin empty) to its
+/// end, killed after the deadline.
+fn run_with(args: &[&str], out: Stdio, err: Stdio) -> Output {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("starting tcp-echo");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(DEADLINE) {
+        Ok(output) => output.expect("collecting the output"),
+        Err(_) => {
+            // SAFETY: kill(2) on the child we spawned; its waiter has not reaped it.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("tcp-echo {args:?} still running after {DEADLINE:?}");
+        }
+    }
+}
+
+// ------------------------------------------------------------ closed pipes
+
+#[test]
+fn a_closed_stdout_ends_the_client_with_an_error_not_a_panic() {
+    let server = server(&[]);
+    let port = server.addr().port().to_string();
+    for args in [
+        &["client", "--port", &port, "hello"][..],
+        &["client", "--port", &port, "--bytes", "1000"],
+    ] {
+        let out = run_with(args, closed_pipe(), Stdio::piped());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: writing to stdout: Broken pipe"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_closed_stderr_never_stops_the_client() {
+    let server = server(&[]);
+    let port = server.addr().port().to_string();
+    // --trace writes a line per syscall into the closed pipe.
+    let out = run_with(
+        &["client", "--trace", "--port", &port, "hello"],
+        Stdio::piped(),
+        closed_pipe(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "hello\n");
+    // A failure whose `error:` line cannot be written is still exit 1.
+    let (_held, refused) = test_support::refused_port();
+    let refused = refused.to_string();
+    let out = run_with(
+        &["client", "--port", &refused, "hello"],
+        Stdio::piped(),
+        closed_pipe(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_closed_stderr_never_stops_the_server_and_sigterm_still_works() {
+    let child = Command::new(BIN)
+        .args(["server", "--trace", "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(closed_pipe())
+        .spawn()
+        .expect("starting the server");
+    let mut server = Reaped(child);
+    let mut lines = BufReader::new(server.0.stdout.take().expect("stdout"));
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut first = String::new();
+        let _ = lines.read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(DEADLINE).expect("a `listening on` line");
+    let port = first
+        .trim_end()
+        .rsplit_once(':')
+        .map(|(_, port)| port.to_string())
+        .expect("listening on ADDR");
+    // Every connection logs (and traces) into the closed pipe; each must
+    // still be served, by the same process.
+    for message in ["one", "two", "three"] {
+        let out = run(BIN, &["client", "--port", &port, message], b"");
+        assert!(out.status.success(), "{message}: {}", stderr(&out));
+        assert_eq!(stdout(&out), format!("{message}\n"));
+    }
+    let started = Instant::now();
+    // SAFETY: kill(2) on the server we spawned and have not reaped.
+    let rc = unsafe { libc::kill(server.0.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let status = server
+        .wait_for(DEADLINE)
+        .expect("the server ignored SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+}
+
+// ------------------------------------------------------- stdin a terminal
+
+/// A pseudo-terminal: (the side a terminal emulator holds, the side a
+/// program gets as its stdin).
+fn pty() -> (File, File) {
+    // SAFETY: plain libc calls on a descriptor we own; ptsname_r writes
+    // at most `name.len()` bytes, NUL included.
+    unsafe {
+        let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(fd >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let master = File::from_raw_fd(fd);
+        assert_eq!(libc::grantpt(fd), 0, "grantpt");
+        assert_eq!(libc::unlockpt(fd), 0, "unlockpt");
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(
+            libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()),
+            0
+        );
+        let path = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_str()
+            .expect("a UTF-8 pts path")
+            .to_string();
+        let terminal = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("opening {path}: {e}"));
+        (master, terminal)
+    }
+}
+
+#[test]
+fn a_client_reading_a_terminal_says_so_then_echoes_what_is_typed() {
+    let server = server(&[]);
+    let port = server.addr().port().to_string();
+    let (mut keyboard, terminal) = pty();
+    let child = Command::new(BIN)
+        .args(["client", "--port", &port])
+        .stdin(terminal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the client");
+    let mut client = Reaped(child);
+    let err = client.0.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let note = rx.recv_timeout(DEADLINE).expect("a note on stderr");
+    assert!(
+        note.contains("type lines to send, Ctrl-D to finish"),
+        "{note}"
+    );
+    // A line, then Ctrl-D at the start of the next: end of input.
+    keyboard.write_all(b"typed\n\x04").expect("typing");
+    let status = client.wait_for(DEADLINE).expect("the client to finish");
+    let mut echoed = String::new();
+    let mut out = client.0.stdout.take().expect("stdout");
+    std::io::Read::read_to_string(&mut out, &mut echoed).expect("stdout");
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(echoed, "typed\n");
+}
+
+// ------------------------------------------------- every value accepted
+
+#[test]
+fn out_of_range_seconds_are_usage_errors_that_say_the_range() {
+    for (args, says) in [
+        (&["client", "--timeout", "0", "x"][..], "above 0"),
+        (&["client", "--timeout=-1", "x"], "above 0"),
+        (&["client", "--timeout", "1e20", "x"], "at most 86400"),
+        (&["client", "--timeout", "NaN", "x"], "above 0"),
+        (&["client", "--timeout", "inf", "x"], "at most 86400"),
+        (&["client", "--timeout", "ten", "x"], "not a number"),
+        (&["server", "--idle-timeout", "0"], "above 0"),
+        (
+            &["server", "--max-connection-secs", "1e30"],
+            "at most 86400",
+        ),
+        (&["client", "--bytes=-1"], "invalid value"),
+        (&["client", "--port", "65536", "x"], "invalid value"),
+    ] {
+        let out = run(BIN, args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn values_at_the_edges_of_their_ranges_work() {
+    let server = server(&["--idle-timeout", "86400", "--max-connection-secs", "86400"]);
+    let port = server.addr().port().to_string();
+    let out = run(BIN, &["client", "--port", &port, "--bytes", "0"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("echoed 0 bytes in "),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(
+        BIN,
+        &["client", "--port", &port, "--timeout", "86400", ""],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "\n",
+        "an empty message echoes as an empty line"
+    );
+    // A microsecond may well time out, but it must say so, not panic.
+    let out = run(
+        BIN,
+        &["client", "--port", &port, "--timeout", "0.000001", "x"],
+        b"",
+    );
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let tiny = Server::start(
+        BIN,
+        &["server", "--port", "0", "--idle-timeout", "0.000001"],
+    );
+    let out = run(
+        BIN,
+        &["client", "--port", &tiny.addr().port().to_string(), "x"],
+        b"",
+    );
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    tiny.wait_stderr("127.0.0.1:");
+    assert!(
+        !tiny.stderr_lines().iter().any(|l| l.contains("panicked")),
+        "{:?}",
+        tiny.stderr_lines()
+    );
+}
+
+// ----------------------------------------------------------------- IPv6
+
+/// These tests need ::1; a machine without it fails them (never a skip).
+fn require_ipv6_loopback() {
+    TcpListener::bind("[::1]:0")
+        .unwrap_or_else(|e| panic!("IPv6 loopback [::1] is required (enable IPv6 on lo): {e}"));
+}
+
+#[test]
+fn server_and_client_speak_ipv6_written_plain_or_bracketed() {
+    require_ipv6_loopback();
+    for server_host in ["::1", "[::1]"] {
+        let server = Server::start(BIN, &["server", "--host", server_host, "--port", "0"]);
+        assert_eq!(
+            server.addr().ip().to_string(),
+            "::1",
+            "--host {server_host}"
+        );
+        let port = server.addr().port().to_string();
+        for client_host in ["::1", "[::1]"] {
+            let out = run(
+                BIN,
+                &["client", "--host", client_host, "--port", &port, "over v6"],
+                b"",
+            );
+            assert!(out.status.success(), "{client_host}: {}", stderr(&out));
+            assert_eq!(stdout(&out), "over v6\n", "{server_host} <- {client_host}");
+        }
+        server.wait_stderr_count("[::1]:", 2);
+    }
+}
+
+#[test]
+fn an_ipv4_mapped_address_means_the_ipv4_address() {
+    let server = Server::start(
+        BIN,
+        &["server", "--host", "::ffff:127.0.0.1", "--port", "0"],
+    );
+    assert_eq!(server.addr().ip().to_string(), "127.0.0.1");
+    let port = server.addr().port().to_string();
+    for host in ["::ffff:127.0.0.1", "[::ffff:127.0.0.1]", "127.0.0.1"] {
+        let out = run(
+            BIN,
+            &["client", "--host", host, "--port", &port, "mapped"],
+            b"",
+        );
+        assert!(out.status.success(), "{host}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "mapped\n", "{host}");
+    }
+}
