@@ -48,7 +48,10 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         let (stream, peer) = conn?;
         log!("{peer}: connected");
         clients += 1;
-        match serve(stream, limits, &stop) {
+        let served = serve(stream, limits, &stop);
+        // serve() owned the stream; it is closed now, whatever happened.
+        narrate!("close()");
+        match served {
             Ok(echoed) => {
                 bytes += echoed;
                 log!("{peer}: echoed {echoed} bytes, closed");
@@ -97,6 +100,5 @@ fn serve(stream: TcpStream, limits: Limits, stop: &Stop) -> Result<u64> {
     stream
         .shutdown(Shutdown::Write)
         .context("shutting down the write side")?;
-    narrate!("close()");
     Ok(echoed)
 }
