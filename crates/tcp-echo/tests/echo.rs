@@ -2,7 +2,7 @@
 //! std sockets and against its own client.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener};
+use std::net::Shutdown;
 use std::thread;
 use std::time::Duration;
 
