@@ -1,17 +1,20 @@
-//! The getaddrinfo call itself: hints in, a list of 5-tuples
-//! (family, socktype, protocol, canonname, sockaddr) out, in the order the
-//! system returns them: nothing dropped, deduplicated or re-sorted. That
-//! order matters: it is RFC 6724's preference order (see /etc/gai.conf),
-//! and a client should try the addresses in it.
+//! A forward lookup: getaddrinfo with the hints you gave, every result
+//! shown in the order the system returned them. That order matters: it is
+//! RFC 6724's preference order (see /etc/gai.conf), and a client should try
+//! the addresses in it.
 
-use std::ffi::CStr;
 use std::fmt;
+use std::io::Write;
+use std::time::Duration;
 
-use dns_lookup::{AddrInfo, AddrInfoHints, LookupError};
+use anyhow::{Context, Result};
+use common::narrate;
 
-use crate::names;
+use crate::gai::{self, Hints};
+use crate::{connect, names, output};
 
 /// What to ask: getaddrinfo's four arguments.
+#[derive(Debug)]
 pub struct Query {
     pub host: Option<String>,
     pub service: Option<String>,
@@ -22,7 +25,7 @@ pub struct Query {
 }
 
 impl fmt::Display for Query {
-    /// `getaddrinfo("localhost", "smtp", {family=AF_UNSPEC, ...})`, as C.
+    /// `getaddrinfo("localhost", "smtp", {ai_family=AF_UNSPEC, ...})`, as C.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let quoted =
             |s: &Option<String>| s.as_ref().map_or("NULL".to_string(), |s| format!("{s:?}"));
@@ -34,75 +37,53 @@ impl fmt::Display for Query {
             names::family(self.family).unwrap_or("?"),
             names::socktype(self.socktype).map_or(self.socktype.to_string(), String::from),
             self.protocol,
-            names::ai_flags(self.flags),
+            names::flags(self.flags, names::AI_FLAGS),
         )
     }
 }
 
-/// A getaddrinfo failure: its `EAI_*` code and the system's own words.
+/// The context of a failed getaddrinfo: its arguments, for the error line
+/// and for a hint that fits them.
 #[derive(Debug)]
-pub struct GaiError {
-    pub code: i32,
-    pub message: String,
-}
+pub struct LookupFailed(pub Query);
 
-impl fmt::Display for GaiError {
+impl fmt::Display for LookupFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.message, eai_name(self.code))
+        self.0.fmt(f)
     }
 }
 
-impl std::error::Error for GaiError {}
-
-impl From<LookupError> for GaiError {
-    fn from(error: LookupError) -> Self {
-        let code = error.error_num();
-        let message = if code == libc::EAI_SYSTEM {
-            std::io::Error::from(error).to_string()
-        } else {
-            // SAFETY: gai_strerror returns a pointer to a static, NUL-terminated string.
-            unsafe { CStr::from_ptr(libc::gai_strerror(code)) }
-                .to_string_lossy()
-                .into_owned()
-        };
-        GaiError { code, message }
-    }
+/// How to show the answer.
+pub struct Show {
+    pub json: bool,
+    /// Then try a TCP connect to each stream result, in order.
+    pub connect: bool,
 }
 
-/// `EAI_NONAME` for its number, so the error says which case it is.
-pub fn eai_name(code: i32) -> &'static str {
-    match code {
-        libc::EAI_NONAME => "EAI_NONAME",
-        libc::EAI_SERVICE => "EAI_SERVICE",
-        libc::EAI_BADFLAGS => "EAI_BADFLAGS",
-        libc::EAI_FAMILY => "EAI_FAMILY",
-        libc::EAI_SOCKTYPE => "EAI_SOCKTYPE",
-        libc::EAI_AGAIN => "EAI_AGAIN",
-        libc::EAI_FAIL => "EAI_FAIL",
-        libc::EAI_MEMORY => "EAI_MEMORY",
-        libc::EAI_SYSTEM => "EAI_SYSTEM",
-        _ => "EAI_?",
-    }
-}
-
-/// Calls getaddrinfo and collects every result, in order.
-pub fn lookup(query: &Query) -> Result<Vec<AddrInfo>, GaiError> {
-    let hints = AddrInfoHints {
-        flags: query.flags,
-        address: query.family,
+/// Asks, prints every result, and with `--connect` tries them in order.
+pub fn run(out: &mut impl Write, query: Query, show: &Show) -> Result<()> {
+    narrate!("{query}");
+    let hints = Hints {
+        host: query.host.as_deref(),
+        service: query.service.as_deref(),
+        family: query.family,
         socktype: query.socktype,
         protocol: query.protocol,
+        flags: query.flags,
     };
-    let results =
-        dns_lookup::getaddrinfo(query.host.as_deref(), query.service.as_deref(), Some(hints))?;
-    // Each entry can only fail to convert if it holds an address family
-    // that is not IP; report that rather than hide the entry.
-    results
-        .map(|entry| {
-            entry.map_err(|e| GaiError {
-                code: libc::EAI_FAMILY,
-                message: e.to_string(),
-            })
-        })
-        .collect()
+    let results = match gai::getaddrinfo(&hints) {
+        Ok(results) => results,
+        Err(e) => return Err(anyhow::Error::new(e).context(LookupFailed(query))),
+    };
+    narrate!("-> {}", names::count(results.len(), "result"));
+    if show.json {
+        output::print_json(out, &results)?;
+    } else {
+        writeln!(out, "{query}").context("writing to stdout")?;
+        output::print_table(out, &results)?;
+    }
+    if show.connect {
+        connect::try_in_order(out, &results, Duration::from_secs(2))?;
+    }
+    Ok(())
 }

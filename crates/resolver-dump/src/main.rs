@@ -12,23 +12,24 @@
 //! ```
 //!
 //! There is no server: the lesson is one system call and its answer.
-//! This file only parses arguments.
+//! This file only parses arguments; `gai.rs` makes the calls, `lookup.rs`
+//! and `reverse.rs` run them, `output.rs` and `printable.rs` show them.
 
 mod connect;
+mod gai;
+mod hints;
 mod lookup;
 mod names;
 mod output;
+mod printable;
 mod reverse;
 
-use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, ValueEnum};
-use common::narrate;
 
-use crate::lookup::{GaiError, Query};
+use crate::lookup::{Query, Show};
+use crate::reverse::Reverse;
 
 /// Ask the system's getaddrinfo (or getnameinfo) and see exactly what comes back.
 #[derive(Parser)]
@@ -112,64 +113,49 @@ enum SockType {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     common::trace::set_enabled(cli.trace);
-    let result = run(&cli);
-    common::report::exit_code_with("resolver-dump", result, hint)
+    let mut out = std::io::stdout().lock();
+    let result = match reverse(&cli) {
+        Some(ask) => reverse::run(&mut out, &ask),
+        None => {
+            let show = Show {
+                json: cli.json,
+                connect: cli.connect,
+            };
+            lookup::run(&mut out, query(&cli), &show)
+        }
+    };
+    common::report::exit_code_with("resolver-dump", result, hints::hint)
 }
 
-fn run(cli: &Cli) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    if let Some(reverse) = &cli.reverse {
-        let port = match reverse.get(1) {
-            None => 0,
-            Some(port) => port.parse().unwrap_or_else(|_| {
-                Cli::command()
-                    .error(
-                        clap::error::ErrorKind::ValueValidation,
-                        format!("--reverse: {port:?} is not a port number"),
-                    )
-                    .exit()
-            }),
-        };
-        let flags = [
+/// `--reverse ADDR [PORT]` as getnameinfo's arguments.
+fn reverse(cli: &Cli) -> Option<Reverse> {
+    let args = cli.reverse.as_ref()?;
+    let port = match args.get(1) {
+        None => 0,
+        Some(port) => port.parse().unwrap_or_else(|_| {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("--reverse: {port:?} is not a port number (0 to 65535)"),
+                )
+                .exit()
+        }),
+    };
+    Some(Reverse {
+        address: args[0].clone(),
+        port,
+        flags: names::fold(&[
             (cli.numeric_host, libc::NI_NUMERICHOST),
             (cli.numeric_serv, libc::NI_NUMERICSERV),
             (cli.name_required, libc::NI_NAMEREQD),
             (cli.dgram, libc::NI_DGRAM),
-        ];
-        let flags = flags
-            .iter()
-            .filter(|(on, _)| *on)
-            .fold(0, |all, (_, bit)| all | bit);
-        return reverse::reverse(&mut out, &reverse[0], port, flags, cli.json);
-    }
-
-    let query = query(cli);
-    narrate!("{query}");
-    let results = lookup::lookup(&query).with_context(|| query.to_string())?;
-    narrate!("-> {} results", results.len());
-    if cli.json {
-        output::print_json(&mut out, &results)?;
-    } else {
-        writeln!(out, "{query}").context("writing to stdout")?;
-        output::print_table(&mut out, &results)?;
-    }
-    if cli.connect {
-        connect::try_in_order(&mut out, &results, Duration::from_secs(2))?;
-    }
-    Ok(())
+        ]),
+        json: cli.json,
+    })
 }
 
 /// The command line as getaddrinfo's arguments.
 fn query(cli: &Cli) -> Query {
-    let flags = [
-        (cli.passive, libc::AI_PASSIVE),
-        (cli.canonname, libc::AI_CANONNAME),
-        (cli.addrconfig, libc::AI_ADDRCONFIG),
-        (cli.v4mapped, libc::AI_V4MAPPED),
-        (cli.all, libc::AI_ALL),
-        (cli.numeric_host, libc::AI_NUMERICHOST),
-        (cli.numeric_serv, libc::AI_NUMERICSERV),
-    ];
     Query {
         host: cli.host.clone(),
         service: cli.service_arg.clone().or_else(|| cli.service.clone()),
@@ -185,27 +171,14 @@ fn query(cli: &Cli) -> Query {
             SockType::Raw => libc::SOCK_RAW,
         },
         protocol: cli.protocol,
-        flags: flags
-            .iter()
-            .filter(|(on, _)| *on)
-            .fold(0, |all, (_, bit)| all | bit),
+        flags: names::fold(&[
+            (cli.passive, libc::AI_PASSIVE),
+            (cli.canonname, libc::AI_CANONNAME),
+            (cli.addrconfig, libc::AI_ADDRCONFIG),
+            (cli.v4mapped, libc::AI_V4MAPPED),
+            (cli.all, libc::AI_ALL),
+            (cli.numeric_host, libc::AI_NUMERICHOST),
+            (cli.numeric_serv, libc::AI_NUMERICSERV),
+        ]),
     }
-}
-
-/// What to try next, for the getaddrinfo errors a learner meets.
-fn hint(error: &anyhow::Error) -> Option<String> {
-    let gai = error.chain().find_map(|e| e.downcast_ref::<GaiError>())?;
-    Some(match gai.code {
-        libc::EAI_NONAME => "the name does not resolve here: check the spelling, and note that with \
-                             --numeric-host only an IP address is accepted; this machine may have no \
-                             DNS, but names in /etc/hosts still resolve"
-            .into(),
-        libc::EAI_SERVICE => "the service is not in /etc/services for that socket type; give a port \
-                              number, or another --socktype"
-            .into(),
-        libc::EAI_AGAIN => "the DNS server did not answer; is there a network?".into(),
-        libc::EAI_BADFLAGS => "that combination of flags is not allowed (e.g. --canonname with no host)".into(),
-        libc::EAI_SOCKTYPE => "that socket type does not fit the service or protocol".into(),
-        _ => return None,
-    })
 }

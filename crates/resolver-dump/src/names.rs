@@ -36,8 +36,8 @@ pub fn protocol(value: i32) -> Option<&'static str> {
     }
 }
 
-/// Every `AI_*` flag with its name, in the order the man page lists them.
-pub const AI_FLAGS: [(i32, &str); 7] = [
+/// Every `AI_*` flag (getaddrinfo) with its name, in the man page's order.
+pub const AI_FLAGS: &[(i32, &str)] = &[
     (libc::AI_PASSIVE, "AI_PASSIVE"),
     (libc::AI_CANONNAME, "AI_CANONNAME"),
     (libc::AI_NUMERICHOST, "AI_NUMERICHOST"),
@@ -47,17 +47,49 @@ pub const AI_FLAGS: [(i32, &str); 7] = [
     (libc::AI_ADDRCONFIG, "AI_ADDRCONFIG"),
 ];
 
-/// `AI_CANONNAME|AI_PASSIVE` for those bits, `0` for none.
-pub fn ai_flags(flags: i32) -> String {
-    let names: Vec<&str> = AI_FLAGS
+/// Every `NI_*` flag (getnameinfo) this tool sets, with its name.
+pub const NI_FLAGS: &[(i32, &str)] = &[
+    (libc::NI_NUMERICHOST, "NI_NUMERICHOST"),
+    (libc::NI_NUMERICSERV, "NI_NUMERICSERV"),
+    (libc::NI_NAMEREQD, "NI_NAMEREQD"),
+    (libc::NI_DGRAM, "NI_DGRAM"),
+];
+
+/// The bits of `flags` by name, as C writes them: `AI_PASSIVE|AI_CANONNAME`
+/// with `table` = [`AI_FLAGS`], `0` for none; a bit the table does not name
+/// is shown as a number, never dropped.
+pub fn flags(flags: i32, table: &[(i32, &str)]) -> String {
+    let mut names: Vec<String> = table
         .iter()
         .filter(|(bit, _)| flags & bit != 0)
-        .map(|(_, name)| *name)
+        .map(|(_, name)| name.to_string())
         .collect();
+    let known = table.iter().fold(0, |all, (bit, _)| all | bit);
+    if flags & !known != 0 {
+        names.push(format!("{:#x}", flags & !known));
+    }
     if names.is_empty() {
         "0".into()
     } else {
         names.join("|")
+    }
+}
+
+/// The flags word from the command line's switches: each `(on, bit)` pair
+/// whose switch is on contributes its bit.
+pub fn fold(switches: &[(bool, i32)]) -> i32 {
+    switches
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |all, (_, bit)| all | bit)
+}
+
+/// `1 result`, `3 results`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -80,9 +112,17 @@ mod tests {
         assert_eq!(both(protocol(6), 6), "IPPROTO_TCP (6)");
         assert_eq!(both(protocol(250), 250), "250");
         assert_eq!(
-            ai_flags(libc::AI_CANONNAME | libc::AI_PASSIVE),
+            flags(libc::AI_CANONNAME | libc::AI_PASSIVE, AI_FLAGS),
             "AI_PASSIVE|AI_CANONNAME"
         );
-        assert_eq!(ai_flags(0), "0");
+        assert_eq!(flags(0, AI_FLAGS), "0");
+        assert_eq!(
+            flags(libc::NI_NAMEREQD | libc::NI_DGRAM, NI_FLAGS),
+            "NI_NAMEREQD|NI_DGRAM"
+        );
+        assert_eq!(flags(libc::NI_DGRAM | 0x4000, NI_FLAGS), "NI_DGRAM|0x4000");
+        assert_eq!(fold(&[(true, 1), (false, 2), (true, 8)]), 9);
+        assert_eq!(count(1, "result"), "1 result");
+        assert_eq!(count(0, "result"), "0 results");
     }
 }

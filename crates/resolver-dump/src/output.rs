@@ -5,16 +5,16 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use dns_lookup::AddrInfo;
 use serde_json::Value;
 
-use crate::names;
+use crate::gai::AddrInfo;
+use crate::{names, printable};
 
 /// One result as a JSON object, keys in the documented order.
 pub fn json_object(info: &AddrInfo) -> String {
     let name = |name: Option<&str>, value: i32| name.map_or(Value::from(value), Value::from);
     let fields = [
-        ("family", name(names::family(info.address), info.address)),
+        ("family", name(names::family(info.family), info.family)),
         (
             "socktype",
             name(names::socktype(info.socktype), info.socktype),
@@ -22,16 +22,18 @@ pub fn json_object(info: &AddrInfo) -> String {
         ("protocol", Value::from(info.protocol)),
         (
             "canonname",
-            info.canonname.clone().map_or(Value::Null, Value::from),
+            info.canonname
+                .as_deref()
+                .map_or(Value::Null, |c| Value::from(printable::json_value(c))),
         ),
-        ("address", Value::from(info.sockaddr.ip().to_string())),
-        ("port", Value::from(info.sockaddr.port())),
+        ("address", Value::from(info.address.ip().to_string())),
+        ("port", Value::from(info.address.port())),
     ];
     let body: Vec<String> = fields
         .iter()
         .map(|(key, value)| format!("{key:?}:{value}"))
         .collect();
-    format!("{{{}}}", body.join(","))
+    printable::terminal_safe_json(&format!("{{{}}}", body.join(",")))
 }
 
 /// `[{...},{...}]`, one result per line for readable diffs.
@@ -46,12 +48,14 @@ pub fn print_table(out: &mut impl Write, results: &[AddrInfo]) -> Result<()> {
         .iter()
         .map(|info| {
             [
-                names::both(names::family(info.address), info.address),
+                names::both(names::family(info.family), info.family),
                 names::both(names::socktype(info.socktype), info.socktype),
                 names::both(names::protocol(info.protocol), info.protocol),
-                info.sockaddr.ip().to_string(),
-                info.sockaddr.port().to_string(),
-                info.canonname.clone().unwrap_or_default(),
+                info.address.ip().to_string(),
+                info.address.port().to_string(),
+                info.canonname
+                    .as_deref()
+                    .map_or(String::new(), printable::text),
             ]
         })
         .collect();
@@ -66,7 +70,7 @@ pub fn print_table(out: &mut impl Write, results: &[AddrInfo]) -> Result<()> {
     let mut widths = header.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
+            *width = (*width).max(cell.chars().count());
         }
     }
     let line = |cells: &[&str]| -> String {
@@ -82,5 +86,5 @@ pub fn print_table(out: &mut impl Write, results: &[AddrInfo]) -> Result<()> {
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         writeln!(out, "{}", line(&cells)).context("writing to stdout")?;
     }
-    writeln!(out, "({} results)", rows.len()).context("writing to stdout")
+    writeln!(out, "({})", names::count(rows.len(), "result")).context("writing to stdout")
 }

@@ -206,7 +206,7 @@ fn errors_exit_1_with_getaddrinfos_message_and_a_hint() {
         (
             &["--numeric-host", "localhost", "80"],
             "Name or service not known (EAI_NONAME)",
-            "--numeric-host only an IP",
+            "hint: --numeric-host (AI_NUMERICHOST) accepts only an IP address, and \"localhost\"",
         ),
         (
             &["localhost", "nosuchservice"],
@@ -216,12 +216,22 @@ fn errors_exit_1_with_getaddrinfos_message_and_a_hint() {
         (
             &["--numeric-serv", "localhost", "smtp"],
             "(EAI_NONAME)",
-            "hint:",
+            "hint: --numeric-serv (AI_NUMERICSERV) accepts only a port number, and \"smtp\"",
+        ),
+        (
+            &["--family", "inet6", "nosuch.invalid"],
+            "(EAI_NONAME)",
+            "or has no address of the --family you asked for",
+        ),
+        (
+            &["--protocol", "99", "localhost", "80"],
+            "(EAI_SERVICE)",
+            "hint: a port number needs a socket type that has ports",
         ),
         (
             &["--canonname", "--service", "80"],
             "Bad value for ai_flags (EAI_BADFLAGS)",
-            "hint: that combination of flags",
+            "hint: --canonname (AI_CANONNAME) needs a host",
         ),
     ] {
         let out = run(BIN, args, b"");
@@ -233,6 +243,73 @@ fn errors_exit_1_with_getaddrinfos_message_and_a_hint() {
     }
     let out = run(BIN, &["--reverse", "not-an-address"], b"");
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_failed_getnameinfo_gets_a_getnameinfo_hint() {
+    // 192.0.2.1 (TEST-NET-1) has no name anywhere; --numeric-serv keeps the
+    // service out of it, so only the name can fail.
+    let out = run(
+        BIN,
+        &[
+            "--reverse",
+            "192.0.2.1",
+            "--name-required",
+            "--numeric-serv",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(
+            "error: getnameinfo(192.0.2.1:0, NI_NUMERICSERV|NI_NAMEREQD): \
+             Name or service not known (EAI_NONAME)\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: --name-required (NI_NAMEREQD): this address has no name"),
+        "{err}"
+    );
+    assert!(!err.contains("getaddrinfo"), "{err}");
+}
+
+#[test]
+fn counts_say_1_result_and_2_results() {
+    let out = run(
+        BIN,
+        &["--trace", "--socktype", "stream", "127.0.0.1", "80"],
+        b"",
+    );
+    assert!(stdout(&out).ends_with("\n(1 result)\n"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("trace: -> 1 result\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        BIN,
+        &[
+            "--trace",
+            "--socktype",
+            "stream",
+            "--passive",
+            "--service",
+            "80",
+        ],
+        b"",
+    );
+    assert!(
+        stdout(&out).ends_with("\n(2 results)\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("trace: -> 2 results\n"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
