@@ -376,3 +376,96 @@ fn connect_tries_each_stream_result_and_reports_the_one_that_worked() {
         stderr(&out)
     );
 }
+
+/// Runs resolver-dump with the given stdout and stderr, killed after the
+/// deadline.
+fn run_with(
+    args: &[&str],
+    out: std::process::Stdio,
+    err: std::process::Stdio,
+) -> std::process::Output {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("starting resolver-dump");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(test_support::DEADLINE) {
+        Ok(output) => output.expect("collecting the output"),
+        Err(_) => {
+            // SAFETY: kill(2) on the child we spawned; its waiter has not reaped it.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("resolver-dump {args:?} still running after the deadline");
+        }
+    }
+}
+
+/// A pipe whose reader is gone: writing to it fails with EPIPE.
+fn closed_pipe() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    writer.into()
+}
+
+#[test]
+fn a_closed_stdout_is_an_error_and_a_closed_stderr_is_ignored() {
+    use std::process::Stdio;
+    for args in [
+        &["localhost", "smtp"][..],
+        &["--json", "127.0.0.1", "53"],
+        &["--reverse", "127.0.0.1", "25"],
+    ] {
+        let out = run_with(args, closed_pipe(), Stdio::piped());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: writing to stdout: Broken pipe"),
+            "{args:?}: {err}"
+        );
+        // --trace narrates into a closed pipe: the answer still comes.
+        let mut traced = vec!["--trace"];
+        traced.extend_from_slice(args);
+        let out = run_with(&traced, Stdio::piped(), closed_pipe());
+        assert_eq!(out.status.code(), Some(0), "{traced:?}");
+        assert!(!out.stdout.is_empty(), "{traced:?}");
+    }
+    // A failure whose error line cannot be written still exits 1, not 101.
+    let out = run_with(&["nosuch.invalid"], Stdio::piped(), closed_pipe());
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn values_at_the_edges_of_the_command_line_do_not_panic() {
+    let long = "a".repeat(10_000);
+    for args in [
+        &["--protocol", "2147483647", "localhost"][..],
+        &["--protocol=-2147483648", "localhost"],
+        &["--reverse", "127.0.0.1", "65535"],
+        &["--reverse", "::ffff:127.0.0.1", "0"],
+        &["", "0"],
+        &["--service", ""],
+        &[long.as_str()],
+        &["\u{1b}[31mred", "\u{202e}"],
+    ] {
+        let out = run(BIN, args, b"");
+        let code = out.status.code();
+        assert!(
+            matches!(code, Some(0 | 1)),
+            "{:?}: {code:?} {}",
+            &args[..1],
+            stderr(&out)
+        );
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!all.contains("panicked"), "{all}");
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{202e}'),
+            "raw: {all}"
+        );
+    }
+}
