@@ -71,9 +71,14 @@ impl fmt::Display for GaiError {
 
 impl std::error::Error for GaiError {}
 
+/// glibc's EAI_ADDRFAMILY ("the host has no address in the requested
+/// family"), which the libc crate does not define.
+pub const EAI_ADDRFAMILY: i32 = -9;
+
 /// `EAI_NONAME` for its number, so an error says which case it is.
 pub fn eai_name(code: i32) -> String {
     let name = match code {
+        EAI_ADDRFAMILY => "EAI_ADDRFAMILY",
         libc::EAI_NONAME => "EAI_NONAME",
         libc::EAI_SERVICE => "EAI_SERVICE",
         libc::EAI_BADFLAGS => "EAI_BADFLAGS",

@@ -4,7 +4,7 @@
 //! "this address has no name" for `getnameinfo --name-required`.
 
 use crate::connect::NoneAccepted;
-use crate::gai::GaiError;
+use crate::gai::{self, GaiError};
 use crate::lookup::{LookupFailed, Query};
 use crate::reverse::ReverseFailed;
 
@@ -65,6 +65,11 @@ fn getaddrinfo_hint(code: i32, query: &Query) -> Option<String> {
                   same resolver)"
                 .into(),
         },
+        gai::EAI_ADDRFAMILY => {
+            "the host has no address of the --family you asked for (an IPv4 address is not an \
+             IPv6 one): try --family any, or --v4mapped with --family inet6"
+                .into()
+        }
         libc::EAI_SERVICE => match service {
             Some(port) if is_port_number(port) => {
                 "a port number needs a socket type that has ports: SOCK_RAW and protocols \

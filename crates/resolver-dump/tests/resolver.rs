@@ -198,13 +198,10 @@ fn reverse_lookups_match_pythons_getnameinfo() {
 #[test]
 fn errors_exit_1_with_getaddrinfos_message_and_a_hint() {
     for (args, message, hint) in [
+        // A name that is nowhere: tests/private_hosts.rs, where no DNS
+        // server can answer differently from machine to machine.
         (
-            &["nosuch.invalid", "http"][..],
-            "Name or service not known (EAI_NONAME)",
-            "hint: the name does not resolve",
-        ),
-        (
-            &["--numeric-host", "localhost", "80"],
+            &["--numeric-host", "localhost", "80"][..],
             "Name or service not known (EAI_NONAME)",
             "hint: --numeric-host (AI_NUMERICHOST) accepts only an IP address, and \"localhost\"",
         ),
@@ -219,9 +216,9 @@ fn errors_exit_1_with_getaddrinfos_message_and_a_hint() {
             "hint: --numeric-serv (AI_NUMERICSERV) accepts only a port number, and \"smtp\"",
         ),
         (
-            &["--family", "inet6", "nosuch.invalid"],
-            "(EAI_NONAME)",
-            "or has no address of the --family you asked for",
+            &["--family", "inet6", "--numeric-host", "127.0.0.1"],
+            "Address family for hostname not supported (EAI_ADDRFAMILY)",
+            "hint: the host has no address of the --family you asked for",
         ),
         (
             &["--protocol", "99", "localhost", "80"],
@@ -243,36 +240,6 @@ fn errors_exit_1_with_getaddrinfos_message_and_a_hint() {
     }
     let out = run(BIN, &["--reverse", "not-an-address"], b"");
     assert_eq!(out.status.code(), Some(1));
-}
-
-#[test]
-fn a_failed_getnameinfo_gets_a_getnameinfo_hint() {
-    // 192.0.2.1 (TEST-NET-1) has no name anywhere; --numeric-serv keeps the
-    // service out of it, so only the name can fail.
-    let out = run(
-        BIN,
-        &[
-            "--reverse",
-            "192.0.2.1",
-            "--name-required",
-            "--numeric-serv",
-        ],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.starts_with(
-            "error: getnameinfo(192.0.2.1:0, NI_NUMERICSERV|NI_NAMEREQD): \
-             Name or service not known (EAI_NONAME)\n"
-        ),
-        "{err}"
-    );
-    assert!(
-        err.contains("hint: --name-required (NI_NAMEREQD): this address has no name"),
-        "{err}"
-    );
-    assert!(!err.contains("getaddrinfo"), "{err}");
 }
 
 #[test]

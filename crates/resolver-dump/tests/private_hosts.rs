@@ -1,8 +1,10 @@
-//! Names nobody would choose, from a hosts file only this test sees: a
-//! private mount namespace (`unshare -m`) with a temporary file
-//! bind-mounted over /etc/hosts. Every name getaddrinfo or getnameinfo
-//! returns is shown (escaped), never panicked on, never printed raw to a
-//! terminal. Needs root, as CI has; without it these tests fail.
+//! The resolver with files only this test sees: a private mount namespace
+//! (`unshare -m`) with temporary files bind-mounted over /etc/hosts and
+//! /etc/nsswitch.conf (`hosts: files`, so no DNS server is asked and every
+//! answer is the same on every machine). Names nobody would choose are
+//! shown escaped, never panicked on, never printed raw to a terminal; and
+//! a name that is missing gets the hint of the call that missed it. Needs
+//! root, as CI has; without it these tests fail.
 
 use std::process::Output;
 
@@ -39,13 +41,19 @@ fn temp_file(contents: &[u8]) -> TempFile {
     TempFile(path)
 }
 
-/// Runs resolver-dump ARGS with `hosts` as its /etc/hosts.
+/// Name lookups from files only: no DNS, no mDNS.
+const NSSWITCH: &[u8] = b"hosts: files\nservices: files\nprotocols: files\n";
+
+/// Runs resolver-dump ARGS with `hosts` as its /etc/hosts and a
+/// files-only /etc/nsswitch.conf.
 fn with_hosts(hosts: &[u8], args: &[&str]) -> Output {
-    let file = temp_file(hosts);
-    let path = file.0.to_str().expect("a UTF-8 temp path");
-    // exit 97: the namespace or the mount could not be set up.
-    let script = r#"mount --bind "$0" /etc/hosts || exit 97; exec "$@""#;
-    let mut argv = vec!["-m", "--", "sh", "-c", script, path, BIN];
+    let (hosts, nsswitch) = (temp_file(hosts), temp_file(NSSWITCH));
+    let utf8 = |file: &TempFile| file.0.to_str().expect("a UTF-8 temp path").to_string();
+    let (hosts, nsswitch) = (utf8(&hosts), utf8(&nsswitch));
+    // exit 97: the namespace or the mounts could not be set up.
+    let script = r#"mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/nsswitch.conf || exit 97
+shift; exec "$@""#;
+    let mut argv = vec!["-m", "--", "sh", "-c", script, &hosts, &nsswitch, BIN];
     argv.extend_from_slice(args);
     let out = run("unshare", &argv, b"");
     assert_ne!(
@@ -191,4 +199,51 @@ fn a_name_too_long_for_getnameinfo_is_its_own_error_with_a_hint() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains(&"x".repeat(2000)), "{}", stdout(&out));
+}
+
+#[test]
+fn a_failed_getnameinfo_gets_a_getnameinfo_hint() {
+    // 192.0.2.1 (TEST-NET-1) is in no hosts file, and there is no DNS here.
+    let out = with_hosts(
+        HOSTS,
+        &[
+            "--reverse",
+            "192.0.2.1",
+            "--name-required",
+            "--numeric-serv",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(
+            "error: getnameinfo(192.0.2.1:0, NI_NUMERICSERV|NI_NAMEREQD): \
+             Name or service not known (EAI_NONAME)\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: --name-required (NI_NAMEREQD): this address has no name"),
+        "{err}"
+    );
+    assert!(!err.contains("getaddrinfo"), "{err}");
+    // Without --name-required the same address comes back as a number.
+    let out = with_hosts(HOSTS, &["--reverse", "192.0.2.1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "host:    192.0.2.1\nservice: 0\n");
+}
+
+#[test]
+fn a_name_that_is_nowhere_gets_the_lookup_hint() {
+    let out = with_hosts(HOSTS, &["nosuch.test", "http"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Name or service not known (EAI_NONAME)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: the name does not resolve here"),
+        "{err}"
+    );
 }
