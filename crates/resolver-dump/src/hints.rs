@@ -77,9 +77,11 @@ fn getaddrinfo_hint(code: i32, query: &Query) -> Option<String> {
                  or dgram"
                     .into()
             }
-            _ => "the service is not in /etc/services for that socket type (`getent services \
-                  NAME` shows its entries): give a port number, or another --socktype"
-                .into(),
+            Some(name) => format!(
+                "{name:?} is not in /etc/services for that socket type (`getent services \
+                 {name}` shows its entries): give a port number, or another --socktype"
+            ),
+            None => return None,
         },
         libc::EAI_BADFLAGS if query.host.is_none() && query.flags & libc::AI_CANONNAME != 0 => {
             "--canonname (AI_CANONNAME) needs a host: there is no name to make canonical".into()

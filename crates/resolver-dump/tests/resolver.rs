@@ -208,7 +208,7 @@ fn errors_exit_1_with_getaddrinfos_message_and_a_hint() {
         (
             &["localhost", "nosuchservice"],
             "Servname not supported for ai_socktype (EAI_SERVICE)",
-            "hint: the service is not in /etc/services",
+            "hint: \"nosuchservice\" is not in /etc/services for that socket type",
         ),
         (
             &["--numeric-serv", "localhost", "smtp"],
