@@ -6,6 +6,7 @@
 use crate::connect::NoneAccepted;
 use crate::gai::{self, GaiError};
 use crate::lookup::{LookupFailed, Query};
+use crate::printable;
 use crate::reverse::ReverseFailed;
 
 /// A hint for `error`, if one fits.
@@ -41,8 +42,9 @@ fn getaddrinfo_hint(code: i32, query: &Query) -> Option<String> {
             {
                 format!(
                     "--numeric-serv (AI_NUMERICSERV) accepts only a port number, and {service:?} \
-                     is a service name: give its number (`getent services {service}` shows it), \
-                     or drop --numeric-serv"
+                     is a service name: give its number (`getent services {}` shows it), \
+                     or drop --numeric-serv",
+                    printable::text(service.as_bytes())
                 )
             }
             (_, Some(host))
@@ -79,7 +81,8 @@ fn getaddrinfo_hint(code: i32, query: &Query) -> Option<String> {
             }
             Some(name) => format!(
                 "{name:?} is not in /etc/services for that socket type (`getent services \
-                 {name}` shows its entries): give a port number, or another --socktype"
+                 {}` shows its entries): give a port number, or another --socktype",
+                printable::text(name.as_bytes())
             ),
             None => return None,
         },
