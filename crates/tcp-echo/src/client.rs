@@ -64,20 +64,31 @@ fn talk(stream: &TcpStream, args: &ClientArgs) -> Result<()> {
             if io::stdin().is_terminal() {
                 log!("connected; type lines to send, Ctrl-D to finish");
             }
-            // Each stdin line, newline included, is one message. Lines are read
+            // Each stdin line, newline included, is one message; a line
+            // longer than PIECE goes in pieces of PIECE, so memory stays
+            // bounded whatever stdin holds (`cat /dev/zero`). Lines are read
             // on the writer thread, so typing and echoing interleave.
             echo_messages(stream, |send| {
+                const PIECE: u64 = 64 * 1024;
                 let mut stdin = io::stdin().lock();
+                let mut ended_line = true;
                 loop {
-                    let mut line = Vec::new();
-                    if stdin
-                        .read_until(b'\n', &mut line)
-                        .context("reading stdin")?
-                        == 0
-                    {
-                        return Ok(()); // end of input
+                    let mut piece = Vec::new();
+                    let n = (&mut stdin)
+                        .take(PIECE)
+                        .read_until(b'\n', &mut piece)
+                        .context("reading stdin")?;
+                    if n == 0 {
+                        break; // end of input
                     }
-                    send(line)?;
+                    ended_line = piece.last() == Some(&b'\n');
+                    send(piece, false)?;
+                }
+                // Input that ended mid-line: end the output's line too.
+                if ended_line {
+                    Ok(())
+                } else {
+                    send(Vec::new(), true)
                 }
             })
         }
@@ -87,27 +98,43 @@ fn talk(stream: &TcpStream, args: &ClientArgs) -> Result<()> {
                 .iter()
                 .map(|m| m.clone().into_bytes())
                 .collect();
-            echo_messages(stream, move |send| messages.into_iter().try_for_each(send))
+            echo_messages(stream, move |send| {
+                messages.into_iter().try_for_each(|message| {
+                    // Each message's echo on its own line.
+                    let newline = message.last() != Some(&b'\n');
+                    send(message, newline)
+                })
+            })
         }
     }
 }
 
+/// What the writer tells the reader about each message it sent.
+struct Sent {
+    /// Read back exactly this many bytes...
+    len: usize,
+    /// ...then print a newline after them.
+    newline: bool,
+}
+
 /// Sends each message that `produce` hands over on a writer thread, tells
 /// the reader its length through a channel, and prints each echo as it
-/// arrives. `produce` calls its argument once per message.
+/// arrives. `produce` calls its argument once per message, with whether
+/// the echo needs a newline printed after it.
 fn echo_messages<P>(stream: &TcpStream, produce: P) -> Result<()>
 where
-    P: FnOnce(&mut dyn FnMut(Vec<u8>) -> Result<()>) -> Result<()> + Send,
+    P: FnOnce(&mut dyn FnMut(Vec<u8>, bool) -> Result<()>) -> Result<()> + Send,
 {
-    let (lengths, expected): (Sender<usize>, Receiver<usize>) = channel();
+    let (sent_tx, sent_rx): (Sender<Sent>, Receiver<Sent>) = channel();
     thread::scope(|scope| {
         let sending = scope.spawn(move || -> Result<()> {
             let mut writer = Traced(stream);
-            let sent = produce(&mut |message| {
+            let sent = produce(&mut |message, newline| {
                 // write_all is the sendall loop: write() may take only part.
                 writer.write_all(&message).context("sending a message")?;
-                lengths
-                    .send(message.len())
+                let len = message.len();
+                sent_tx
+                    .send(Sent { len, newline })
                     .map_err(|_| anyhow!("the reader thread ended"))
             })
             .and_then(|()| half_close(stream));
@@ -117,7 +144,7 @@ where
             }
             sent
         });
-        let reading = print_echoes(stream, expected);
+        let reading = print_echoes(stream, sent_rx);
         if reading.is_err() {
             // Unblock a writer stuck on a peer that stopped reading.
             let _ = stream.shutdown(Shutdown::Both);
@@ -141,12 +168,12 @@ fn half_close(stream: &TcpStream) -> Result<()> {
 
 /// Reads back exactly as many bytes as each message had, prints them, then
 /// expects the server's EOF.
-fn print_echoes(stream: &TcpStream, expected: Receiver<usize>) -> Result<()> {
+fn print_echoes(stream: &TcpStream, expected: Receiver<Sent>) -> Result<()> {
     let mut reader = Traced(stream);
     let mut out = io::stdout().lock();
     let mut echo = Vec::new();
-    for length in expected {
-        echo.resize(length, 0);
+    for Sent { len, newline } in expected {
+        echo.resize(len, 0);
         // read_exact is recvall: TCP may deliver the echo in several pieces,
         // and a single read() would return just the first one.
         reader
@@ -154,7 +181,7 @@ fn print_echoes(stream: &TcpStream, expected: Receiver<usize>) -> Result<()> {
             .map_err(describe_read_error)
             .context("reading an echo")?;
         out.write_all(&echo).context("writing to stdout")?;
-        if echo.last() != Some(&b'\n') {
+        if newline {
             out.write_all(b"\n").context("writing to stdout")?;
         }
         out.flush().context("writing to stdout")?;

@@ -235,6 +235,64 @@ fn a_client_reading_a_terminal_says_so_then_echoes_what_is_typed() {
     assert_eq!(echoed, "typed\n");
 }
 
+// ------------------------------------------------------- stdin a stream
+
+#[test]
+fn a_long_stdin_line_goes_out_in_pieces_before_it_ends() {
+    // Buffering whole lines would let `cat /dev/zero | client` eat memory
+    // until it aborts. Here one 200 KB line is written and stdin left
+    // open: its first 64 KiB must come back before the line ends.
+    let server = server(&[]);
+    let port = server.addr().port().to_string();
+    let child = Command::new(BIN)
+        .args(["client", "--port", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the client");
+    let mut client = Reaped(child);
+    let mut input = client.0.stdin.take().expect("stdin");
+    let mut output = client.0.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = [0u8; 64 * 1024];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut output, &mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let line = vec![b'x'; 200_000];
+    let writer = thread::spawn(move || {
+        input.write_all(&line).expect("writing stdin");
+        input // still open: the line has not ended
+    });
+    let deadline = Instant::now() + DEADLINE;
+    let mut echoed = Vec::new();
+    while echoed.len() < 64 * 1024 {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .unwrap_or_default();
+        match rx.recv_timeout(left) {
+            Ok(chunk) => echoed.extend(chunk),
+            Err(_) => panic!(
+                "only {} bytes echoed while the line was open: the client holds whole lines",
+                echoed.len()
+            ),
+        }
+    }
+    drop(writer.join().expect("the stdin writer")); // EOF on stdin
+    let status = client.wait_for(DEADLINE).expect("the client to finish");
+    assert!(status.success(), "exit status {status}");
+    while let Ok(chunk) = rx.recv_timeout(DEADLINE) {
+        echoed.extend(chunk);
+    }
+    assert_eq!(echoed.len(), 200_001, "the line and a final newline");
+    assert!(echoed[..200_000].iter().all(|&b| b == b'x'));
+    assert_eq!(echoed.last(), Some(&b'\n'));
+}
+
 // ------------------------------------------------- every value accepted
 
 #[test]
