@@ -52,9 +52,10 @@ class Step:
 
     def __init__(self, line_no, command):
         self.line_no, self.text, self.command, self.expected = line_no, command, command, []
-        kill = re.fullmatch(r"kill -INT %(\d+)", command)
+        kill = command and re.fullmatch(r"kill -INT %(\d+)", command)
         self.kill_job = int(kill.group(1)) if kill else None
-        self.background = kill is None and command.endswith("&") and not command.endswith("&&")
+        self.background = bool(command) and not kill and command.endswith("&") \
+            and not command.endswith("&&")
         if self.background:
             self.command = command[:-1].rstrip()
 
@@ -75,8 +76,7 @@ def console_blocks(path):
             elif steps:
                 steps[-1].expected.append(lines[i])
             else:  # output before any command: the block cannot be checked
-                steps.append(Step(i + 1, "# (no `$ ` line before this output)"))
-                steps[-1].expected.append(lines[i])
+                steps.append(Step(i + 1, None))
             i += 1
         yield fence, steps
         i += 1
@@ -173,6 +173,9 @@ def run_block(steps):
     jobs = []
     try:
         for step in steps:
+            if step.command is None:
+                return (f"line {step.line_no}: text before the first `$ ` line; a console block "
+                        "starts with `$ CMD` (use `$ CMD &` for another terminal)")
             where = f"line {step.line_no}: $ {step.text}"
             if step.kill_job is not None:  # `$ kill -INT %N`: stop a job, check the rest
                 if not 1 <= step.kill_job <= len(jobs) or jobs[step.kill_job - 1] is None:
@@ -221,6 +224,11 @@ def run_block(steps):
                 job.proc.wait()
 
 
+def display(path):
+    """A README's name as the learner knows it: relative to the repository."""
+    return os.path.relpath(path, ROOT) if path.is_relative_to(ROOT) else str(path)
+
+
 def check_block_here(path, fence):
     """Child process, already in its own network namespace: run one block."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))  # so `finally` kills jobs
@@ -229,7 +237,7 @@ def check_block_here(path, fence):
     problem = run_block(steps)
     if problem is None:
         return 0
-    print(f"FAIL {path}:{fence}\n" + "\n".join("     " + l for l in problem.split("\n")))
+    print(f"FAIL {display(path)}:{fence}\n" + "\n".join("     " + l for l in problem.split("\n")))
     return MISMATCH
 
 
@@ -243,7 +251,7 @@ def check_files(paths):
             return 1
     for path in paths:
         for fence, steps in console_blocks(path):
-            name = os.path.relpath(path, ROOT) if path.is_relative_to(ROOT) else path
+            name = display(path)
             child = subprocess.Popen(
                 ["unshare", "--net", "--", sys.executable, __file__, "--block", str(path), str(fence)])
             try:  # the child bounds each step; this bounds the child
