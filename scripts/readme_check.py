@@ -200,6 +200,8 @@ def run_block(steps):
                         ANY_LINES not in step.expected and len(got) >= len(step.expected)),
                     time.monotonic() + TIMEOUT)
                 where += f"\n(the first lines of job %{len(jobs)}, waited for {TIMEOUT:g} s at most)"
+                if not matches(step.expected, actual):  # show a little more of what it says
+                    actual += job.read_until(lambda got: len(got) >= 20, time.monotonic() + 1)
             else:  # `$ CMD`: run it to the end
                 proc = start(step.command)
                 try:
