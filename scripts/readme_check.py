@@ -294,7 +294,7 @@ $ python3 -c 'import socket; s = socket.create_server(("::1", 0), family=socket.
 bound ::1
 $ ip -o link | wc -l
 1
-$ python3 -u -c 'import signal; print("ready"); signal.sigwait([signal.SIGINT]); print("stopped")' &
+$ python3 -u -c 'import signal; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT]); print("ready"); signal.sigwait([signal.SIGINT]); print("stopped")' &
 ready
 $ kill -INT %1
 stopped
@@ -316,7 +316,7 @@ a line that never comes
 $ sleep 600
 ```
 ```console
-$ python3 -u -c 'import signal; print("ready"); signal.sigwait([signal.SIGINT]); print("stopped")' &
+$ python3 -u -c 'import signal; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT]); print("ready"); signal.sigwait([signal.SIGINT]); print("stopped")' &
 ready
 $ kill -INT %1
 crashed
