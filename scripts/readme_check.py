@@ -4,7 +4,7 @@
     scripts/readme_check.py [FILE...]    # default: README.md, crates/*/README.md
     scripts/readme_check.py --self-test  # prove that the checker can fail
 
-The convention (also in the lessons' contributor notes):
+How a block is read and run (the convention lesson authors write for):
 - Each block runs in a fresh network namespace with only `lo`, up (IPv4 and
   IPv6), so a server can use its default port. cwd is the repository root.
 - `$ CMD` runs CMD with bash, stdin from /dev/null, stdout and stderr merged
@@ -20,10 +20,11 @@ The convention (also in the lessons' contributor notes):
   just `...` matches any number of lines. `[PORT]`, `[ADDR]` (127.0.0.1:40123
   or [::1]:40123), `[N]` (an integer) and `[FLOAT]` (a decimal number) match
   what they name. Anything else must match exactly, trailing spaces included.
-- Every wait is bounded by TIMEOUT seconds: a command, a job's first lines,
-  a job's stop after SIGINT. A job is killed (by its process group) on every
-  way out of a block. It needs root for `unshare --net`: without it, every
-  block fails; nothing is skipped.
+- Every wait is bounded by TIMEOUT (30 s; README_CHECK_TIMEOUT changes it):
+  a command, a job's first lines, a job's stop after SIGINT. What we start
+  is killed (its process group, by PID) on every way out of a block.
+- It needs root for `unshare --net`; without it every block fails. Nothing
+  is skipped.
 The last line is `N passed, M failed` (a block is one check); the exit code
 is non-zero if any block failed.
 """
@@ -40,24 +41,22 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = float(os.environ.get("README_CHECK_TIMEOUT", "30"))  # seconds per wait
+TIMEOUT = float(os.environ.get("README_CHECK_TIMEOUT", "30"))  # seconds, per wait
 ENV = dict(os.environ, CARGO_NET_OFFLINE="true", CARGO_TERM_COLOR="never")
-MISMATCH = 3  # the exit code of a block that ran and did not match
+MISMATCH = 3  # a block's exit code when it ran and did not match
 
-# ---------------------------------------------------------------- parsing
+# ------------------------------------------------------------------ reading
 
 
 class Step:
-    """One `$ ` line of a block: what to run and the lines it should print."""
+    """One `$ ` line of a block: what to run, and the lines it should print."""
 
-    def __init__(self, line_no, command):
-        self.line_no, self.text, self.command, self.expected = line_no, command, command, []
-        kill = command and re.fullmatch(r"kill -INT %(\d+)", command)
+    def __init__(self, line_no, text):
+        self.line_no, self.text, self.expected = line_no, text, []
+        kill = re.fullmatch(r"kill -INT %(\d+)", text or "")
         self.kill_job = int(kill.group(1)) if kill else None
-        self.background = bool(command) and not kill and command.endswith("&") \
-            and not command.endswith("&&")
-        if self.background:
-            self.command = command[:-1].rstrip()
+        self.background = not kill and (text or "").endswith("&") and not text.endswith("&&")
+        self.command = text[:-1].rstrip() if self.background else text
 
 
 def console_blocks(path):
@@ -65,24 +64,22 @@ def console_blocks(path):
     lines = path.read_text().split("\n")
     i = 0
     while i < len(lines):
-        if lines[i].strip() != "```console":
+        if lines[i].strip() == "```console":
+            fence, steps = i + 1, []
             i += 1
-            continue
-        fence, steps = i + 1, []
-        i += 1
-        while i < len(lines) and lines[i].strip() != "```":
-            if lines[i].startswith("$ "):
-                steps.append(Step(i + 1, lines[i][2:].strip()))
-            elif steps:
-                steps[-1].expected.append(lines[i])
-            else:  # output before any command: the block cannot be checked
-                steps.append(Step(i + 1, None))
-            i += 1
-        yield fence, steps
+            while i < len(lines) and lines[i].strip() != "```":
+                if lines[i].startswith("$ "):
+                    steps.append(Step(i + 1, lines[i][2:].strip()))
+                elif steps:
+                    steps[-1].expected.append(lines[i])
+                else:  # output before any command (a `terminal 1$` prompt, say)
+                    steps.append(Step(i + 1, None))
+                i += 1
+            yield fence, steps
         i += 1
 
 
-# ---------------------------------------------------------------- matching
+# ----------------------------------------------------------------- matching
 
 PLACEHOLDERS = {
     "[..]": r".*",
@@ -91,75 +88,118 @@ PLACEHOLDERS = {
     "[N]": r"-?\d+",
     "[FLOAT]": r"-?\d+(?:\.\d+)?",
 }
-SPLIT = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + ")")
+PLACEHOLDER = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + ")")
 ANY_LINES = "..."
 
 
 def line_pattern(text):
     """A README line as a regex: placeholders become patterns, the rest literal."""
-    parts = SPLIT.split(text)
+    parts = PLACEHOLDER.split(text)
     return re.compile("".join(PLACEHOLDERS.get(p) or re.escape(p) for p in parts))
 
 
 def matches(expected, actual):
-    """Does the list of actual lines match the list of expected lines?"""
+    """Do the actual lines match the expected ones?"""
     if not expected:
         return not actual
     first, rest = expected[0], expected[1:]
-    if first == ANY_LINES:  # zero or more lines, then the rest must match
+    if first == ANY_LINES:  # any number of lines, then the rest must match
         return any(matches(rest, actual[k:]) for k in range(len(actual) + 1))
     return bool(actual) and line_pattern(first).fullmatch(actual[0]) is not None \
         and matches(rest, actual[1:])
 
 
 def diff(expected, actual):
-    """A unified diff; actual lines that match an expected line show its text."""
+    """A unified diff; an actual line that matches an expected one shows its text."""
     def shown(line):
-        for e in expected:
-            if e != ANY_LINES and line_pattern(e).fullmatch(line):
-                return e
-        return line
+        return next((e for e in expected
+                     if e != ANY_LINES and line_pattern(e).fullmatch(line)), line)
     return "\n".join(difflib.unified_diff(
         expected, [shown(a) for a in actual], "expected (README)", "actual", lineterm=""))
 
 
-# ---------------------------------------------------------------- running
+# ------------------------------------------------------------------ running
 
 
-def start(command):
-    """Start `bash -c COMMAND` in its own process group, output merged."""
-    return subprocess.Popen(
-        ["bash", "-c", command], cwd=ROOT, env=ENV, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+class Block:
+    """Runs one block's steps and keeps every process it starts."""
 
+    def __init__(self):
+        self.procs = []  # all we started, killed at the end
+        self.jobs = []  # background jobs: (process, queue of its output lines)
 
-def kill_group(proc, sig=signal.SIGKILL):
-    """Signal the whole process group we started (its PID is the group's id)."""
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass  # it has already ended
+    def start(self, command):
+        """`bash -c COMMAND` in its own process group, stdout+stderr in one pipe."""
+        proc = subprocess.Popen(
+            ["bash", "-c", command], cwd=ROOT, env=ENV, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc
 
+    @staticmethod
+    def signal(proc, sig):
+        """Signal the process group we started (its id is the leader's PID)."""
+        if proc.poll() is None:  # not reaped yet, so the PID is still ours
+            os.killpg(proc.pid, sig)
 
-class Job:
-    """A background job: a thread reads its output lines into a queue."""
+    def kill_all(self):
+        for proc in self.procs:
+            self.signal(proc, signal.SIGKILL)
+            proc.wait()
 
-    def __init__(self, command):
-        self.proc = start(command)
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+    def run(self, step):
+        """`$ CMD`: run it to the end; its output lines, or raise Failed."""
+        proc = self.start(step.command)
+        try:
+            out, _ = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Failed(f"did not finish within {TIMEOUT:g} s")
+        lines = out.decode(errors="replace").split("\n")
+        if lines[-1] == "":
+            lines.pop()  # what follows the last newline
+        if proc.returncode != 0:
+            raise Failed(f"exited {proc.returncode}; a block shows a failing command as "
+                         f"`$ CMD; echo \"exit $?\"`", *lines)
+        return lines
 
-    def _read(self):
-        for raw in self.proc.stdout:
-            self.lines.put(raw.decode(errors="replace").rstrip("\n"))
-        self.lines.put(None)  # end of output
+    def start_job(self, step):
+        """`$ CMD &`: start it, return its first lines once they match (or time out)."""
+        proc, lines = self.start(step.command), queue.Queue()
+        self.jobs.append((proc, lines))
 
-    def read_until(self, done, deadline):
-        """Collect lines until done(lines), the end of output, or the deadline."""
-        got = []
+        def read():  # a thread per job, so that waiting for a line can time out
+            for raw in proc.stdout:
+                lines.put(raw.decode(errors="replace").rstrip("\n"))
+            lines.put(None)  # the end of its output
+        threading.Thread(target=read, daemon=True).start()
+        # Stop waiting as soon as the lines match, or when more lines cannot
+        # help (no `...` and already as many lines as the README shows).
+        got = self.read_lines(lines, lambda got: matches(step.expected, got) or (
+            ANY_LINES not in step.expected and len(got) >= len(step.expected)))
+        if not matches(step.expected, got):  # show a little more of what it said
+            got += self.read_lines(lines, lambda more: len(more) >= 20, wait=1)
+        return got
+
+    def stop_job(self, step):
+        """`$ kill -INT %N`: SIGINT, wait for the end, return what it printed since."""
+        n = step.kill_job
+        if not 1 <= n <= len(self.jobs) or self.jobs[n - 1] is None:
+            raise Failed(f"there is no running job %{n}")
+        (proc, lines), self.jobs[n - 1] = self.jobs[n - 1], None
+        self.signal(proc, signal.SIGINT)
+        try:
+            proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Failed(f"job %{n} did not end within {TIMEOUT:g} s of SIGINT")
+        return self.read_lines(lines, lambda _: False)  # to the end of its output
+
+    @staticmethod
+    def read_lines(lines, done, wait=TIMEOUT):
+        """Take lines from a job's queue until done(lines), its end, or `wait` s."""
+        got, deadline = [], time.monotonic() + wait
         while not done(got):
             try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
             if line is None:
@@ -168,196 +208,138 @@ class Job:
         return got
 
 
+class Failed(Exception):
+    """A step went wrong; the lines say how."""
+
+
 def run_block(steps):
-    """Run one block's steps; return None if it matched, else what went wrong."""
-    jobs = []
+    """Run a block; None if every step printed what it shows, else the story."""
+    block = Block()
     try:
         for step in steps:
-            if step.command is None:
-                return (f"line {step.line_no}: text before the first `$ ` line; a console block "
-                        "starts with `$ CMD` (use `$ CMD &` for another terminal)")
+            if step.text is None:
+                return (f"line {step.line_no}: output before the first `$ ` line; a console "
+                        "block starts with `$ CMD` (another terminal: `$ CMD &`)")
             where = f"line {step.line_no}: $ {step.text}"
-            if step.kill_job is not None:  # `$ kill -INT %N`: stop a job, check the rest
-                if not 1 <= step.kill_job <= len(jobs) or jobs[step.kill_job - 1] is None:
-                    return f"{where}\nthere is no running job %{step.kill_job}"
-                job = jobs[step.kill_job - 1]
-                jobs[step.kill_job - 1] = None
-                kill_group(job.proc, signal.SIGINT)
-                try:
-                    job.proc.wait(timeout=TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    kill_group(job.proc)
-                    return f"{where}\nthe job did not end within {TIMEOUT:g} s of SIGINT"
-                actual = job.read_until(lambda _: False, time.monotonic() + TIMEOUT)
-                where += f"\n(what job %{step.kill_job} printed after its first lines)"
-            elif step.background:  # `$ CMD &`: start a job, wait for its first lines
-                job = Job(step.command)
-                jobs.append(job)
-                # Stop waiting as soon as the lines match, or when more lines
-                # cannot help (no `...` and already as many as expected).
-                actual = job.read_until(
-                    lambda got: matches(step.expected, got) or (
-                        ANY_LINES not in step.expected and len(got) >= len(step.expected)),
-                    time.monotonic() + TIMEOUT)
-                where += f"\n(the first lines of job %{len(jobs)}, waited for {TIMEOUT:g} s at most)"
-                if not matches(step.expected, actual):  # show a little more of what it says
-                    actual += job.read_until(lambda got: len(got) >= 20, time.monotonic() + 1)
-            else:  # `$ CMD`: run it to the end
-                proc = start(step.command)
-                try:
-                    out, _ = proc.communicate(timeout=TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    kill_group(proc)
-                    proc.communicate(timeout=5)
-                    return f"{where}\ndid not finish within {TIMEOUT:g} s"
-                actual = out.decode(errors="replace").split("\n")
-                if actual[-1] == "":
-                    actual.pop()  # the text after the last newline
-                if proc.returncode != 0:
-                    return (f"{where}\nexited {proc.returncode}; a block shows a failing "
-                            f"command as `$ CMD; echo \"exit $?\"`\n" + "\n".join(actual)).rstrip()
+            try:
+                if step.kill_job is not None:
+                    actual = block.stop_job(step)
+                    where += f"\n(what job %{step.kill_job} printed after its first lines)"
+                elif step.background:
+                    actual = block.start_job(step)
+                    where += (f"\n(the first lines of job %{len(block.jobs)}, "
+                              f"waited for {TIMEOUT:g} s at most)")
+                else:
+                    actual = block.run(step)
+            except Failed as failure:
+                return "\n".join([where, *failure.args]).rstrip()
             if not matches(step.expected, actual):
                 return f"{where}\n{diff(step.expected, actual)}"
         return None
-    finally:  # on every way out: no job outlives its block
-        for job in jobs:
-            if job is not None:
-                kill_group(job.proc)
-                job.proc.wait()
+    finally:  # on every way out: nothing we started outlives its block
+        block.kill_all()
 
 
 def display(path):
-    """A README's name as the learner knows it: relative to the repository."""
+    """A README's name as a learner knows it: relative to the repository."""
     return os.path.relpath(path, ROOT) if path.is_relative_to(ROOT) else str(path)
 
 
 def check_block_here(path, fence):
-    """Child process, already in its own network namespace: run one block."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))  # so `finally` kills jobs
+    """In the child, already in its own network namespace: run one block."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))  # so `finally` runs
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    steps = dict(console_blocks(path))[fence]
-    problem = run_block(steps)
+    problem = run_block(dict(console_blocks(path))[fence])
     if problem is None:
         return 0
-    print(f"FAIL {display(path)}:{fence}\n" + "\n".join("     " + l for l in problem.split("\n")))
+    print(f"FAIL {display(path)}:{fence}", *("     " + l for l in problem.split("\n")), sep="\n")
     return MISMATCH
 
 
 def check_files(paths):
-    """Run every block of every file, each in a new network namespace."""
-    passed = failed = 0
-    if any(p.is_relative_to(ROOT) for p in paths):  # blocks run the lessons' binaries
+    """Run every block of every file, each in a child in a new network namespace."""
+    if any(p.is_relative_to(ROOT) for p in paths):  # the blocks run the lessons
         if subprocess.run(["cargo", "build", "--workspace", "--bins", "--quiet"],
                           cwd=ROOT, env=ENV).returncode != 0:
             print("FAIL cargo build --workspace --bins\n0 passed, 1 failed")
             return 1
+    passed = failed = 0
     for path in paths:
         for fence, steps in console_blocks(path):
-            name = display(path)
-            child = subprocess.Popen(
-                ["unshare", "--net", "--", sys.executable, __file__, "--block", str(path), str(fence)])
-            try:  # the child bounds each step; this bounds the child
-                rc = child.wait(timeout=TIMEOUT * (len(steps) + 1) + 10)
+            where, why = f"{display(path)}:{fence}", None
+            # `unshare --net` makes the namespace and execs the child in it.
+            child = subprocess.Popen(["unshare", "--net", "--", sys.executable, __file__,
+                                      "--block", str(path), str(fence)])
+            try:  # the child bounds each wait; this bounds the child
+                rc = child.wait(timeout=TIMEOUT * (2 * len(steps) + 1))
             except subprocess.TimeoutExpired:
-                child.terminate()  # the child kills its jobs on SIGTERM
+                child.terminate()  # it kills what it started, then exits
                 try:
-                    rc = child.wait(timeout=5)
+                    child.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     child.kill()
-                    rc = child.wait()
+                    child.wait()
+                rc, why = None, "the block did not finish in time"
             if rc == 0:
                 passed += 1
-                print(f"ok   {name}:{fence}")
-            else:
-                failed += 1
-                if rc != MISMATCH:
-                    print(f"FAIL {name}:{fence}: the block could not run (exit {rc}); "
-                          "it needs root for `unshare --net` and `ip`")
+                print(f"ok   {where}")
+                continue
+            failed += 1
+            if rc != MISMATCH:  # the child did not get to compare anything
+                why = why or (f"the block could not run (exit {rc}): it needs root, "
+                              "for `unshare --net` and `ip link set lo up`")
+                print(f"FAIL {where}: {why}")
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
 
 # ---------------------------------------------------------------- self-test
 
-GOOD = """\
-```console
-$ echo "listening on 127.0.0.1:40123"; echo "echoed 2000 bytes in 0.045 s"
-listening on [ADDR]
-echoed [N] bytes in [FLOAT] s
-$ printf 'one\\ntwo\\nthree\\n'; echo oops >&2
-one
-...
-[..]oops
-$ bash -c 'exit 3'; echo "exit $?"
-exit 3
-$ python3 -c 'import socket; s = socket.create_server(("::1", 0), family=socket.AF_INET6); print("bound", s.getsockname()[0])'
-bound ::1
-$ ip -o link | wc -l
-1
-$ python3 -u -c 'import signal; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT]); print("ready"); signal.sigwait([signal.SIGINT]); print("stopped")' &
-ready
-$ kill -INT %1
-stopped
-```
-"""
-BAD = """\
-```console
-$ echo hello
-goodbye
-```
-```console
-$ false
-```
-```console
-$ echo $$ > {tmp}/job.pid; exec sleep 600 &
-a line that never comes
-```
-```console
-$ sleep 600
-```
-```console
-$ python3 -u -c 'import signal; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT]); print("ready"); signal.sigwait([signal.SIGINT]); print("stopped")' &
-ready
-$ kill -INT %1
-crashed
-```
-"""
+SELF_TEST = Path(__file__).resolve().parent / "readme_check_selftest"
 
 
 def self_test():
-    """The checker passes a correct README and fails each wrong block, by name."""
+    """The checker passes a right README and fails each wrong block, by name."""
     os.environ["README_CHECK_TIMEOUT"] = "2"  # the hanging blocks fail in 2 s
-    checks = []
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "good.md").write_text(GOOD)
-        (Path(tmp) / "bad.md").write_text(BAD.format(tmp=tmp))
-        runs = {}
-        for name in ("good.md", "bad.md"):
-            done = subprocess.run([sys.executable, __file__, f"{tmp}/{name}"],
+        good, bad, pidfile = Path(tmp, "good.md"), Path(tmp, "bad.md"), Path(tmp, "job.pid")
+        good.write_text((SELF_TEST / "good.md").read_text())
+        bad.write_text((SELF_TEST / "bad.md").read_text().replace("PIDFILE", str(pidfile)))
+        out = {}
+        for md in (good, bad):
+            done = subprocess.run([sys.executable, __file__, str(md)],
                                   capture_output=True, text=True, timeout=120)
-            runs[name] = done.returncode, done.stdout + done.stderr
-            print(f"--- readme_check.py {name} (exit {done.returncode}):\n{runs[name][1]}")
-        rc, out = runs["good.md"]
-        checks.append(("placeholders, ::1, a job and exit codes pass", rc == 0 and out.endswith("1 passed, 0 failed\n")))
-        rc, out = runs["bad.md"]
-        checks.append(("five bad blocks fail, exit 1", rc == 1 and out.endswith("0 passed, 5 failed\n")))
-        checks.append(("a wrong line names file, block, command and diff",
-                       all(s in out for s in (f"FAIL {tmp}/bad.md:1", "line 2: $ echo hello", "-goodbye", "+hello"))))
-        checks.append(("an unshown non-zero exit fails", f"FAIL {tmp}/bad.md:5" in out and "exited 1" in out))
-        checks.append(("a job's missing first line fails", f"FAIL {tmp}/bad.md:8" in out))
-        checks.append(("a hanging command fails after the timeout", "did not finish within 2 s" in out))
-        checks.append(("a job's output after SIGINT is checked", "+stopped" in out))
-        pid = int((Path(tmp) / "job.pid").read_text())
-        checks.append(("the job that never printed is killed", not Path(f"/proc/{pid}").exists()))
-    for name, ok in checks:
+            out[md] = (done.returncode, done.stdout + done.stderr)
+            print(f"--- readme_check.py {md.name} (exit {done.returncode}):\n{out[md][1]}")
+        job_pid = int(pidfile.read_text()) if pidfile.exists() else None
+    (good_rc, good_out), (bad_rc, bad_out) = out[good], out[bad]
+    fences = [fence for fence, _ in console_blocks(SELF_TEST / "bad.md")]
+    checks = {
+        "placeholders, ::1, a job and an exit code pass":
+            good_rc == 0 and good_out.endswith("\n1 passed, 0 failed\n"),
+        "every wrong block fails, named by file and line; exit 1":
+            bad_rc == 1 and bad_out.endswith(f"\n0 passed, {len(fences)} failed\n")
+            and all(f"FAIL {bad}:{fence}\n" in bad_out for fence in fences),
+        "a wrong line: the command and a diff":
+            all(s in bad_out for s in ("$ echo hello\n", "-goodbye\n", "+hello\n")),
+        "a non-zero exit must be shown": "exited 1; a block shows" in bad_out,
+        "a job's first lines are waited for, not forever": "-a line that never comes" in bad_out,
+        "a hanging command fails after the timeout": "did not finish within 2 s" in bad_out,
+        "a job's output after SIGINT is checked": "+stopped\n" in bad_out,
+        "[ADDR] wants a numeric address": "+listening on localhost:7000" in bad_out,
+        "output before the first $ line fails": "output before the first" in bad_out,
+        "the job that never printed was killed":
+            job_pid is not None and not Path(f"/proc/{job_pid}").exists(),
+    }
+    for name, ok in checks.items():
         print(("ok   " if ok else "FAIL ") + "readme_check self-test: " + name)
-    failed = sum(1 for _, ok in checks if not ok)
+    failed = sum(not ok for ok in checks.values())
     print(f"{len(checks) - failed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
 
 def main(args):
-    if args[:1] == ["--block"]:  # internal: one block, inside its namespace
+    if args[:1] == ["--block"]:  # internal: one block, in its namespace
         return check_block_here(Path(args[1]), int(args[2]))
     if args == ["--self-test"]:
         return self_test()
