@@ -14,7 +14,8 @@ How a block is read and run (the convention lesson authors write for):
 - `$ CMD &` starts a background job (the "other terminal"); the lines right
   after it are the first lines it prints, waited for. `$ kill -INT %N` sends
   SIGINT to job N (1, 2, ... in start order), waits for it to end, and the
-  lines after it are everything the job printed since its first lines. Jobs
+  lines after it are everything the job printed since its first lines.
+  `$ wait %N` is the same for a job that ends by itself (no signal). Jobs
   still running at the end of the block are killed, their output unchecked.
 - Lines match one by one. `[..]` in a line matches any text; a line that is
   just `...` matches any number of lines. `[PORT]`, `[ADDR]` (127.0.0.1:40123
@@ -53,9 +54,10 @@ class Step:
 
     def __init__(self, line_no, text):
         self.line_no, self.text, self.expected = line_no, text, []
-        kill = re.fullmatch(r"kill -INT %(\d+)", text or "")
-        self.kill_job = int(kill.group(1)) if kill else None
-        self.background = not kill and (text or "").endswith("&") and not text.endswith("&&")
+        ends = re.fullmatch(r"(kill -INT|wait) %(\d+)", text or "")
+        self.end_job = int(ends.group(2)) if ends else None  # `kill -INT %N`, `wait %N`
+        self.interrupt = bool(ends) and ends.group(1) == "kill -INT"
+        self.background = not ends and (text or "").endswith("&") and not text.endswith("&&")
         self.command = text[:-1].rstrip() if self.background else text
 
 
@@ -180,17 +182,19 @@ class Block:
             got += self.read_lines(lines, lambda more: len(more) >= 20, wait=1)
         return got
 
-    def stop_job(self, step):
-        """`$ kill -INT %N`: SIGINT, wait for the end, return what it printed since."""
-        n = step.kill_job
+    def end_job(self, step):
+        """`$ kill -INT %N` (SIGINT) or `$ wait %N`: wait for job N to end,
+        return what it printed after its first lines."""
+        n = step.end_job
         if not 1 <= n <= len(self.jobs) or self.jobs[n - 1] is None:
             raise Failed(f"there is no running job %{n}")
         (proc, lines), self.jobs[n - 1] = self.jobs[n - 1], None
-        self.signal(proc, signal.SIGINT)
+        if step.interrupt:
+            self.signal(proc, signal.SIGINT)
         try:
             proc.wait(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
-            raise Failed(f"job %{n} did not end within {TIMEOUT:g} s of SIGINT")
+            raise Failed(f"job %{n} did not end within {TIMEOUT:g} s")
         return self.read_lines(lines, lambda _: False)  # to the end of its output
 
     @staticmethod
@@ -222,9 +226,9 @@ def run_block(steps):
                         "block starts with `$ CMD` (another terminal: `$ CMD &`)")
             where = f"line {step.line_no}: $ {step.text}"
             try:
-                if step.kill_job is not None:
-                    actual = block.stop_job(step)
-                    where += f"\n(what job %{step.kill_job} printed after its first lines)"
+                if step.end_job is not None:
+                    actual = block.end_job(step)
+                    where += f"\n(what job %{step.end_job} printed after its first lines)"
                 elif step.background:
                     actual = block.start_job(step)
                     where += (f"\n(the first lines of job %{len(block.jobs)}, "
@@ -328,6 +332,7 @@ def self_test():
         "a job's output after SIGINT is checked": "+stopped\n" in bad_out,
         "[ADDR] wants a numeric address": "+listening on localhost:7000" in bad_out,
         "output before the first $ line fails": "output before the first" in bad_out,
+        "`wait %N` is bounded too": "job %1 did not end within 2 s" in bad_out,
         "the job that never printed was killed":
             job_pid is not None and not Path(f"/proc/{job_pid}").exists(),
     }
