@@ -314,7 +314,8 @@ def self_test():
             done = subprocess.run([sys.executable, __file__, str(md)],
                                   capture_output=True, text=True, timeout=120)
             out[md] = (done.returncode, done.stdout + done.stderr)
-            print(f"--- readme_check.py {md.name} (exit {done.returncode}):\n{out[md][1]}")
+            print(f"--- readme_check.py {md.name} (exit {done.returncode}), what it printed:")
+            print("".join("    | " + line for line in out[md][1].splitlines(True)))
         job_pid = int(pidfile.read_text()) if pidfile.exists() else None
     (good_rc, good_out), (bad_rc, bad_out) = out[good], out[bad]
     fences = [fence for fence, _ in console_blocks(SELF_TEST / "bad.md")]
@@ -357,4 +358,5 @@ def main(args):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends us quietly
     sys.exit(main(sys.argv[1:]))
