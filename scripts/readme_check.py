@@ -139,14 +139,14 @@ class Block:
         return proc
 
     @staticmethod
-    def signal(proc, sig):
+    def signal_group(proc, sig):
         """Signal the process group we started (its id is the leader's PID)."""
         if proc.poll() is None:  # not reaped yet, so the PID is still ours
             os.killpg(proc.pid, sig)
 
     def kill_all(self):
         for proc in self.procs:
-            self.signal(proc, signal.SIGKILL)
+            self.signal_group(proc, signal.SIGKILL)
             proc.wait()
 
     def run(self, step):
@@ -190,7 +190,7 @@ class Block:
             raise Failed(f"there is no running job %{n}")
         (proc, lines), self.jobs[n - 1] = self.jobs[n - 1], None
         if step.interrupt:
-            self.signal(proc, signal.SIGINT)
+            self.signal_group(proc, signal.SIGINT)
         try:
             proc.wait(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -260,39 +260,52 @@ def check_block_here(path, fence):
     return MISMATCH
 
 
+def run_in_namespace(path, fence, steps):
+    """Run one block in a child process in a new network namespace. Returns
+    0 (passed), MISMATCH (failed; the child said why) or why it could not run."""
+    try:  # `unshare --net` makes the namespace, then execs the child in it
+        child = subprocess.Popen(["unshare", "--net", "--", sys.executable, __file__,
+                                  "--block", str(path), str(fence)])
+    except OSError as e:
+        return f"cannot start `unshare` (util-linux): {e}"
+    try:  # the child bounds each of its waits; this bounds the child
+        rc = child.wait(timeout=TIMEOUT * (2 * len(steps) + 1))
+    except subprocess.TimeoutExpired:
+        child.terminate()  # it kills what it started, then exits
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return "the block did not finish in time"
+    if rc in (0, MISMATCH):
+        return rc
+    return (f"the block could not run (exit {rc}): it needs root, "
+            "for `unshare --net` and `ip link set lo up`")
+
+
 def check_files(paths):
-    """Run every block of every file, each in a child in a new network namespace."""
+    """Check every block of every file; the last line counts them."""
     if any(p.is_relative_to(ROOT) for p in paths):  # the blocks run the lessons
-        if subprocess.run(["cargo", "build", "--workspace", "--bins", "--quiet"],
-                          cwd=ROOT, env=ENV).returncode != 0:
-            print("FAIL cargo build --workspace --bins\n0 passed, 1 failed")
+        build = ["cargo", "build", "--workspace", "--bins", "--quiet"]
+        try:
+            built = subprocess.run(build, cwd=ROOT, env=ENV).returncode == 0
+        except OSError:  # no cargo at all
+            built = False
+        if not built:
+            print(f"FAIL {' '.join(build)}\n0 passed, 1 failed")
             return 1
     passed = failed = 0
     for path in paths:
         for fence, steps in console_blocks(path):
-            where, why = f"{display(path)}:{fence}", None
-            # `unshare --net` makes the namespace and execs the child in it.
-            child = subprocess.Popen(["unshare", "--net", "--", sys.executable, __file__,
-                                      "--block", str(path), str(fence)])
-            try:  # the child bounds each wait; this bounds the child
-                rc = child.wait(timeout=TIMEOUT * (2 * len(steps) + 1))
-            except subprocess.TimeoutExpired:
-                child.terminate()  # it kills what it started, then exits
-                try:
-                    child.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
-                rc, why = None, "the block did not finish in time"
-            if rc == 0:
+            result = run_in_namespace(path, fence, steps)
+            if result == 0:
                 passed += 1
-                print(f"ok   {where}")
-                continue
-            failed += 1
-            if rc != MISMATCH:  # the child did not get to compare anything
-                why = why or (f"the block could not run (exit {rc}): it needs root, "
-                              "for `unshare --net` and `ip link set lo up`")
-                print(f"FAIL {where}: {why}")
+                print(f"ok   {display(path)}:{fence}")
+            else:
+                failed += 1
+                if result != MISMATCH:
+                    print(f"FAIL {display(path)}:{fence}: {result}")
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
