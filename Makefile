@@ -20,7 +20,8 @@ lab-demo:
 	cargo build --bins -p udp-datagrams -p tcp-echo -p resolver-dump
 	@scripts/lab-demo.sh
 
-## make test: cargo test --workspace plus every pairing scenario;
+## make test: cargo test --workspace plus every pairing scenario and every
+## README ```console block (scripts/readme_check.py);
 ## the last line is `N passed, M failed`.
 test:
 	@scripts/test.sh

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: every crate's tests (cargo test --workspace), then every
-# pairing scenario in scripts/scenarios/. Ends with one line,
-# `N passed, M failed`, and exits non-zero if anything failed.
+# pairing scenario in scripts/scenarios/, then the README transcripts
+# (scripts/readme_check.py: its self-test, then every ```console block).
+# Ends with one line, `N passed, M failed`, and exits non-zero if anything
+# failed.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
@@ -37,6 +39,22 @@ for scenario in scripts/scenarios/*.sh; do
     add_counts "$LOG"
     if [ "$rc" -ne 0 ] && [ "$failed" -eq "$before" ]; then
         echo "$scenario exited $rc without reporting a failure" >&2
+        failed=$((failed + 1))
+    fi
+done
+
+# The README checks print README text in their diffs, so only their last
+# line, `N passed, M failed`, is counted. Both need root (unshare --net):
+# without it they fail, they do not skip.
+for check in "--self-test" ""; do
+    echo "--- scripts/readme_check.py $check"
+    # shellcheck disable=SC2086 # $check is one word or none
+    scripts/readme_check.py $check 2>&1 | tee "$LOG"
+    rc=${PIPESTATUS[0]}
+    before=$failed
+    add_counts <(tail -n 1 "$LOG")
+    if [ "$rc" -ne 0 ] && [ "$failed" -eq "$before" ]; then
+        echo "scripts/readme_check.py $check exited $rc without reporting a failure" >&2
         failed=$((failed + 1))
     fi
 done
