@@ -20,9 +20,29 @@ const HEADERS: usize = 28;
 pub struct BigArgs {
     #[command(flatten)]
     endpoint: Endpoint<7002>,
-    /// Payload size in bytes.
-    #[arg(long)]
+    /// Payload size in bytes, 0 to 65535 (UDP over IPv4 carries at most
+    /// 65507: ask for more to see the kernel refuse).
+    #[arg(long, value_parser = payload_size)]
     size: usize,
+}
+
+/// The largest size `big` asks the kernel to send: an IP packet's length
+/// field is 16 bits, so nothing longer can even be described. Past 65507
+/// (IP and UDP headers take 28) the kernel itself says EMSGSIZE.
+const MAX_SIZE: usize = 65_535;
+
+/// `--size`: a number of bytes up to [`MAX_SIZE`], checked before any
+/// buffer is made (a huge size would abort the allocation).
+fn payload_size(text: &str) -> Result<usize, String> {
+    match text.parse::<u64>() {
+        Ok(size) if size <= MAX_SIZE as u64 => Ok(size as usize),
+        Ok(_) => Err(format!(
+            "must be at most {MAX_SIZE} bytes: an IP packet's length field is 16 bits"
+        )),
+        Err(_) => Err(format!(
+            "`{text}` is not a number of bytes from 0 to {MAX_SIZE}"
+        )),
+    }
 }
 
 pub fn run(args: &BigArgs) -> Result<()> {

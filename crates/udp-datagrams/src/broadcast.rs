@@ -4,11 +4,11 @@
 //! loopback, 127.255.255.255 reaches every socket bound to the port on
 //! 0.0.0.0, so the demo works on one machine.
 
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::UdpSocket;
 
 use anyhow::{Context, Result};
-use common::endpoint::{Endpoint, announce, bind_udp};
+use common::endpoint::{Endpoint, announce, bind_udp, parse_host};
 use common::log;
 use common::narrate;
 use common::stop::Stop;
@@ -22,7 +22,7 @@ pub const PAYLOAD: &[u8] = b"Broadcast datagram!";
 #[derive(clap::Args)]
 pub struct SendArgs {
     /// The broadcast address (127.255.255.255 reaches loopback listeners).
-    #[arg(long, default_value = "127.255.255.255")]
+    #[arg(long, default_value = "127.255.255.255", value_parser = parse_host)]
     host: String,
     #[arg(long, default_value_t = 7002)]
     port: u16,
@@ -32,12 +32,12 @@ pub struct SendArgs {
 pub struct ListenArgs {
     /// Address to listen on. The default is every interface, because a
     /// socket bound to 127.0.0.1 never sees a broadcast to 127.255.255.255.
-    #[arg(long, default_value = "0.0.0.0")]
+    #[arg(long, default_value = "0.0.0.0", value_parser = parse_host)]
     host: String,
     #[arg(long, default_value_t = 7002)]
     port: u16,
-    /// Exit after this many datagrams (default: until Ctrl-C).
-    #[arg(long)]
+    /// Exit after this many datagrams, at least 1 (default: until Ctrl-C).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
 }
 
@@ -85,9 +85,7 @@ pub fn listen(args: &ListenArgs) -> Result<()> {
         };
         seen += 1;
         let text = String::from_utf8_lossy(&buf[..datagram.len]);
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{}: {text}", datagram.from).context("writing to stdout")?;
-        out.flush().context("flushing stdout")?;
+        common::out!("{}: {text}", datagram.from)?;
     }
     log!("stopped: received {seen} datagrams");
     Ok(())

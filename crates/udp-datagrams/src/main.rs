@@ -21,14 +21,16 @@
 mod backoff;
 mod big;
 mod broadcast;
+mod budget;
 mod client;
 mod datagram;
+mod loops;
 mod loss;
 mod server;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// UDP request/reply with loss and retries, MTU and don't-fragment, broadcast.
 #[derive(Parser)]
@@ -57,6 +59,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // What clap cannot check one flag at a time is still a usage error (exit 2).
+    if let Command::Client(args) = &cli.command
+        && let Err(message) = args.validate()
+    {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
     common::trace::set_enabled(cli.trace);
     let result = match cli.command {
         Command::Server(args) => server::run(&args),

@@ -2,9 +2,14 @@
 //! it, with `Your data was N bytes long`. No connections, no accept: one
 //! socket receives from everybody, and each datagram carries its sender's
 //! address, which is where the reply goes.
+//!
+//! "Every datagram" has two exceptions the book does not have: a datagram
+//! that a server may have sent ([`crate::loops`]) and one from a sender
+//! over its budget ([`crate::budget`]) get no answer, so no forged
+//! datagram can start an endless loop between this server and another.
 
 use std::io::ErrorKind;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use common::endpoint::{Endpoint, announce, bind_udp};
@@ -13,6 +18,7 @@ use common::narrate;
 use common::stop::Stop;
 
 use crate::datagram;
+use crate::loops::{self, Guard, Refusals};
 use crate::loss::{self, Loss};
 
 #[derive(clap::Args)]
@@ -23,12 +29,20 @@ pub struct ServerArgs {
     /// clients retry.
     #[arg(long, default_value = "0", value_parser = loss::parse_rate)]
     drop_rate: f64,
-    /// Seed for --drop-rate, so a run can be repeated exactly.
+    /// Seed for --drop-rate, so a run can be repeated exactly (default:
+    /// from the clock; the server logs the seed it used).
     #[arg(long)]
     seed: Option<u64>,
-    /// Receive buffer in bytes; a longer datagram is reported as truncated.
-    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    /// Receive buffer in bytes (32 to 65536); a longer datagram is reported
+    /// as truncated. At least 32, so a reply (at most 30 bytes) is always
+    /// seen whole and recognised.
+    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(i64::from(loops::MIN_BUFFER)..=65_536))]
     buffer: u32,
+    /// Replies a second to any one sender (address and port), in bursts of
+    /// up to this many (1 to 100000); past it, its datagrams get no answer.
+    /// A client needs a few; a loop with another responder needs them all.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    rate_limit: u32,
 }
 
 pub fn run(args: &ServerArgs) -> Result<()> {
@@ -52,6 +66,8 @@ pub fn run(args: &ServerArgs) -> Result<()> {
             args.drop_rate * 100.0
         );
     }
+    let mut guard = Guard::new(local, args.rate_limit);
+    let mut refusals = Refusals::default();
 
     // One fixed buffer for every datagram: whatever peers send, the
     // server's memory does not grow.
@@ -87,17 +103,26 @@ pub fn run(args: &ServerArgs) -> Result<()> {
             log!("dropping datagram from {from}");
             continue;
         }
+        // Could the sender be a server? Then answering could start a loop.
+        let now = Instant::now();
+        if let Err(why) = guard.check(from, &buf[..datagram.len], now) {
+            refusals.note(from, why, now);
+            continue;
+        }
         // The real length, even if the buffer could not hold it all.
-        let reply = format!("Your data was {} bytes long", datagram.full_len);
+        let reply = loops::reply_text(datagram.full_len);
         match socket.send_to(reply.as_bytes(), from) {
-            Ok(_) => {
-                narrate!("sendto({from}, {} bytes)", reply.len());
+            Ok(sent) => {
+                narrate!("sendto({from}) -> {sent} bytes");
                 replied += 1;
             }
             // One unreachable client must not stop the server.
             Err(e) => log!("{from}: cannot reply: {e}"),
         }
     }
-    log!("stopped: received {received} datagrams, replied to {replied}, dropped {dropped}");
+    log!(
+        "stopped: received {received} datagrams, replied to {replied}, dropped {dropped}, \
+         refused {refusals}"
+    );
     Ok(())
 }
