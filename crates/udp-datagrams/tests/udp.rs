@@ -197,10 +197,10 @@ fn drop_rate_drops_and_logs_and_the_client_retries_through_it() {
 fn oversized_datagrams_get_emsgsize_and_fitting_ones_go_through() {
     let server = server(&[]);
     let port = server.addr().port().to_string();
-    let out = run(BIN, &["big", "--port", &port, "--size", "70000"], b"");
+    let out = run(BIN, &["big", "--port", &port, "--size", "65508"], b"");
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("70000 bytes is too big"), "{err}");
+    assert!(err.contains("65508 bytes is too big"), "{err}");
     assert!(err.contains("EMSGSIZE"), "{err}");
     let out = run(BIN, &["big", "--port", &port, "--size", "60000"], b"");
     assert!(out.status.success(), "{}", stderr(&out));
@@ -287,4 +287,339 @@ fn a_drop_rate_outside_zero_to_one_is_a_usage_error() {
         let out = run(BIN, &["server", "--drop-rate", bad], b"");
         assert_eq!(out.status.code(), Some(2), "--drop-rate {bad}");
     }
+}
+
+/// Runs the binary with `args` and checks it is a usage error (exit 2)
+/// whose message contains `says`, and no panic.
+fn usage_error(args: &[&str], says: &str) {
+    let out = run(BIN, args, b"");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(says), "{args:?} should say {says:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+}
+
+#[test]
+fn values_that_cannot_make_sense_are_usage_errors_not_panics() {
+    let day = "at most 86400 seconds";
+    for flag in ["--initial-timeout", "--max-timeout"] {
+        for bad in ["1e20", "0", "-1", "inf", "NaN", "soon"] {
+            let says = if bad == "soon" { "not a number" } else { day };
+            usage_error(&["client", &format!("{flag}={bad}")], says);
+        }
+    }
+    usage_error(
+        &["client", "--initial-timeout", "3", "--max-timeout", "2"],
+        "--max-timeout (2 s) must be at least --initial-timeout (3 s)",
+    );
+    for bad in ["18446744073709551615", "100000000000", "65536"] {
+        usage_error(&["big", "--size", bad], "must be at most 65535 bytes");
+    }
+    usage_error(
+        &["big", "--size=-1"],
+        "not a number of bytes from 0 to 65535",
+    );
+    usage_error(&["client", &"x".repeat(65_508)], "at most 65507");
+    usage_error(
+        &["client", "Your data was 5 bytes long"],
+        "the server never answers a reply",
+    );
+    usage_error(&["server", "--buffer", "31"], "32..=65536");
+    usage_error(&["server", "--buffer", "65537"], "32..=65536");
+    usage_error(&["server", "--rate-limit", "0"], "1..=100000");
+    usage_error(&["server", "--port", "65536"], "65535");
+    usage_error(
+        &["server", "--host", "[127.0.0.1]"],
+        "not a bracketed IPv6 address",
+    );
+    usage_error(&["broadcast-listen", "--count", "0"], "1..");
+}
+
+#[test]
+fn the_largest_values_accepted_work() {
+    let server = server(&["--buffer", "32", "--rate-limit", "100000"]);
+    let port = server.addr().port().to_string();
+    let out = run(
+        BIN,
+        &[
+            "client",
+            "--port",
+            &port,
+            "--initial-timeout",
+            "86400",
+            "--max-timeout",
+            "86400",
+            &"x".repeat(65_507),
+        ],
+        b"",
+    );
+    assert_eq!(
+        stdout(&out),
+        "Your data was 65507 bytes long\n",
+        "{}",
+        stderr(&out)
+    );
+    server.wait_stderr("datagram of 65507 bytes truncated to the 32-byte buffer");
+    let out = run(BIN, &["big", "--port", &port, "--size", "65535"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("65535 bytes is too big"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_taken_port_names_the_udp_tool() {
+    let taken = peer();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = run(BIN, &["server", "--port", &port], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot bind 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("`ss -lunp 'sport = :{port}'`")),
+        "{err}"
+    );
+}
+
+#[test]
+fn ipv6_works_spelled_either_way_for_server_and_client() {
+    // No skipping: without ::1 the server cannot start and the test fails.
+    for spelling in ["::1", "[::1]"] {
+        let server = server(&["--host", spelling]);
+        assert_eq!(server.addr().ip().to_string(), "::1", "{spelling}");
+        let port = server.addr().port().to_string();
+        for client in ["::1", "[::1]"] {
+            let out = run(
+                BIN,
+                &["client", "--host", client, "--port", &port, "v6"],
+                b"",
+            );
+            assert_eq!(
+                stdout(&out),
+                "Your data was 2 bytes long\n",
+                "server {spelling}, client {client}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn ipv6_server_refuses_forged_replies_too() {
+    let server = server(&["--host", "::1"]);
+    let other = UdpSocket::bind("[::1]:0").unwrap();
+    other
+        .send_to(b"Your data was 3 bytes long", server.addr())
+        .unwrap();
+    server.wait_stderr(&format!(
+        "{}: not answering: it is a reply",
+        other.local_addr().unwrap()
+    ));
+}
+
+#[test]
+fn a_v4_client_to_a_v6_server_is_refused_with_the_family_hint() {
+    let server = server(&["--host", "::1"]);
+    let port = server.addr().port().to_string();
+    let out = run(BIN, &["client", "--port", &port], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(err.contains("the address family"), "{err}");
+}
+
+#[test]
+fn a_send_refused_by_a_firewall_is_one_lost_try() {
+    // A private network namespace (`unshare -n`: only lo, gone with its
+    // last process) holds a server and an nftables rule on the output hook
+    // that drops the first two datagrams to its port: the kernel answers
+    // those two sends with EPERM. The third try gets through.
+    let script = r#"
+set -eu
+ip link set lo up
+exec 3< <(exec timeout 20 "$0" server --port 0 2>&1)
+server=$!
+trap 'kill -INT "$server" 2>/dev/null || true' EXIT
+read -r -t 10 first <&3
+port=${first##*:}
+nft add table inet lesson
+nft add chain inet lesson out '{ type filter hook output priority 0; }'
+nft add rule inet lesson out udp dport "$port" numgen inc mod 1000 '<' 2 drop
+"$0" --trace client --port "$port" hello
+"#;
+    let out = run("unshare", &["-n", "bash", "-c", script, BIN], b"");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(stdout(&out), "Your data was 5 bytes long\n", "{err}");
+    for try_ in [1, 2] {
+        assert!(
+            err.contains(&format!(
+                "try {try_} was not sent: Operation not permitted (os error 1); counting it as lost"
+            )),
+            "{err}"
+        );
+    }
+    assert!(err.contains("trace: send() -> 5 bytes (try 3)"), "{err}");
+}
+
+#[test]
+fn every_send_refused_says_so_in_the_error() {
+    let script = r#"
+set -eu
+ip link set lo up
+nft add table inet lesson
+nft add chain inet lesson out '{ type filter hook output priority 0; }'
+nft add rule inet lesson out udp dport 7002 drop
+"$0" client --initial-timeout 0.01 --max-timeout 0.02
+"#;
+    let out = run("unshare", &["-n", "bash", "-c", script, BIN], b"");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "after 2 tries (waits doubling from 0.01 s up to 0.02 s); none of them left this host"
+        ),
+        "{err}"
+    );
+}
+
+/// Narrated `trace:` lines as (syscall, count): `send() -> 5 bytes` is
+/// ("sendto", Some(5)), `recv() -> nothing within 100ms` ("recvfrom", None).
+fn narrated(stderr: &str) -> Vec<(String, Option<i64>)> {
+    stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("trace: "))
+        .filter_map(|call| {
+            let name = match &call[..call.find('(')?] {
+                "send" => "sendto",
+                "recv" => "recvfrom",
+                other => other,
+            };
+            let count = call
+                .split_once(") -> ")
+                .and_then(|(_, rest)| rest.split(' ').next()?.parse().ok());
+            Some((name.to_string(), count))
+        })
+        .filter(|(name, _)| name != "getsockname") // strace is not asked for it
+        .collect()
+}
+
+#[test]
+fn client_trace_narrates_each_real_call_with_the_kernels_count() {
+    let lossy = peer();
+    let port = lossy.local_addr().unwrap().port().to_string();
+    let answer = thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let _ = lossy.recv_from(&mut buf).unwrap(); // lose the first try
+        let (n, from) = lossy.recv_from(&mut buf).unwrap();
+        lossy.send_to(&loops_reply(n), from).unwrap();
+    });
+    let (out, calls) = test_support::strace::run(
+        BIN,
+        &[
+            "--trace",
+            "client",
+            "--port",
+            &port,
+            "This is another message",
+        ],
+    );
+    answer.join().unwrap();
+    assert_eq!(
+        stdout(&out),
+        "Your data was 23 bytes long\n",
+        "{}",
+        stderr(&out)
+    );
+    let opened = calls
+        .iter()
+        .position(|c| c.name == "socket" && c.line.contains("SOCK_DGRAM"))
+        .expect("a UDP socket in the strace");
+    let fd = calls[opened].ret;
+    // From the socket() on, every call on its descriptor until close().
+    let kernel: Vec<(String, Option<i64>)> = calls[opened..]
+        .iter()
+        .take_while(|c| !(c.name == "close" && c.fd == fd))
+        .filter(|c| c.name == "socket" || c.fd == fd)
+        .map(|c| {
+            let counted = matches!(c.name.as_str(), "sendto" | "recvfrom");
+            (c.name.clone(), if counted { c.ret } else { None })
+        })
+        .collect();
+    let told = narrated(&stderr(&out));
+    let names = |calls: &[(String, Option<i64>)]| -> Vec<String> {
+        calls.iter().map(|(name, _)| name.clone()).collect()
+    };
+    assert_eq!(
+        names(&told),
+        names(&kernel),
+        "narrated calls vs the kernel's"
+    );
+    let counts = |calls: &[(String, Option<i64>)]| -> Vec<Option<i64>> {
+        calls
+            .iter()
+            .filter(|(name, _)| matches!(name.as_str(), "sendto" | "recvfrom"))
+            .map(|(_, count)| *count)
+            .collect()
+    };
+    assert_eq!(
+        counts(&told),
+        [Some(23), None, Some(23), Some(27)],
+        "send, timeout, send again, reply"
+    );
+    assert_eq!(
+        counts(&told),
+        counts(&kernel),
+        "narrated counts vs the kernel's"
+    );
+}
+
+fn loops_reply(n: usize) -> Vec<u8> {
+    format!("Your data was {n} bytes long").into_bytes()
+}
+
+#[test]
+fn server_trace_narrates_each_real_recvfrom_and_sendto() {
+    use test_support::strace::Attached;
+    let server = server(&["--trace"]);
+    let strace = Attached::to(server.pid());
+    let client = peer();
+    client.connect(server.addr()).unwrap();
+    client.send(b"one").unwrap();
+    let mut buf = [0u8; 64];
+    let n = client.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"Your data was 3 bytes long");
+    // A reply is received, and not answered: a recvfrom with no sendto.
+    client.send(b"Your data was 9 bytes long").unwrap();
+    server.wait_stderr("not answering: it is a reply");
+    client.send(&[b'x'; 1000]).unwrap();
+    let n = client.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"Your data was 1000 bytes long");
+    server.wait_stderr_count("trace: sendto(", 2);
+    let calls = strace.finish();
+    let kernel: Vec<(String, Option<i64>)> = calls
+        .iter()
+        .filter(|c| matches!(c.name.as_str(), "recvfrom" | "sendto"))
+        .map(|c| (c.name.clone(), c.ret))
+        .collect();
+    // The server's socket() and bind() came before strace attached.
+    let told: Vec<_> = narrated(&server.stderr_lines().join("\n"))
+        .into_iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "socket" | "bind"))
+        .collect();
+    let expected = [
+        ("recvfrom", Some(3)),
+        ("sendto", Some(26)),
+        ("recvfrom", Some(26)),
+        ("recvfrom", Some(1000)),
+        ("sendto", Some(29)),
+    ]
+    .map(|(name, n)| (name.to_string(), n));
+    assert_eq!(told, expected, "what the server narrated");
+    assert_eq!(kernel, told, "the kernel's calls vs the narrated ones");
 }
