@@ -623,3 +623,103 @@ fn server_trace_narrates_each_real_recvfrom_and_sendto() {
     assert_eq!(told, expected, "what the server narrated");
     assert_eq!(kernel, told, "the kernel's calls vs the narrated ones");
 }
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves
+/// nothing running.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (bounded) for `child` to exit; returns its status.
+fn exit_status(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "still running after 10 s");
+        // Polling a child's exit: std has no wait with a timeout.
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_server_whose_log_nobody_reads_keeps_serving_and_stops() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(BIN)
+        .args(["--trace", "server", "--port", "0", "--drop-rate", "0.5", "--seed", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the log's reader is gone: every log line fails
+    let lines = child.stdout.take().unwrap();
+    let mut server = Killed(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(lines).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let port = first.trim_end().rsplit(':').next().unwrap().to_string();
+    // Trace lines, drops and refusals all go to the closed stderr.
+    let forged = peer();
+    forged
+        .send_to(
+            b"Your data was 1 bytes long",
+            ("127.0.0.1", port.parse().unwrap()),
+        )
+        .unwrap();
+    for _ in 0..3 {
+        let out = run(BIN, &["client", "--port", &port, "--max-timeout", "8"], b"");
+        assert_eq!(
+            stdout(&out),
+            "Your data was 23 bytes long\n",
+            "{}",
+            stderr(&out)
+        );
+    }
+    // SAFETY: kill(2) on the child we spawned and have not reaped.
+    unsafe { libc::kill(server.0.id() as libc::pid_t, libc::SIGTERM) };
+    let status = exit_status(&mut server.0);
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[test]
+fn a_client_whose_output_nobody_reads_fails_cleanly() {
+    use std::process::{Command, Stdio};
+    let server = server(&[]);
+    let port = server.addr().port().to_string();
+    let mut child = Command::new(BIN)
+        .args(["client", "--port", &port])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // nobody reads the reply
+    let mut err = child.stderr.take().unwrap();
+    let mut client = Killed(child);
+    let status = exit_status(&mut client.0);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut err, &mut text).unwrap();
+    assert_eq!(status.code(), Some(1), "{status}: {text}");
+    assert!(text.contains("error: writing to stdout"), "{text}");
+    // Both closed: still exit 1, not a panic (101).
+    let mut child = Command::new(BIN)
+        .args(["client", "--port", &port])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let mut client = Killed(child);
+    assert_eq!(exit_status(&mut client.0).code(), Some(1));
+}
