@@ -346,6 +346,27 @@ mod tests {
     }
 
     #[test]
+    fn the_guard_spends_budget_only_on_what_it_answers() {
+        let mut guard = Guard::new(addr("127.0.0.1:40000"), 2);
+        let client = addr("127.0.0.1:45000");
+        let now = Instant::now();
+        let reply = reply_text(5);
+        for _ in 0..10 {
+            assert_eq!(
+                guard.check(client, reply.as_bytes(), now),
+                Err(Refusal::Reply)
+            );
+            assert_eq!(
+                guard.check(addr("127.0.0.1:40000"), b"hi", now),
+                Err(Refusal::BadSource)
+            );
+        }
+        assert_eq!(guard.check(client, b"hi", now), Ok(()));
+        assert_eq!(guard.check(client, b"hi", now), Ok(()));
+        assert_eq!(guard.check(client, b"hi", now), Err(Refusal::OverBudget(2)));
+    }
+
+    #[test]
     fn refusals_are_counted_every_time_and_logged_once_a_second() {
         let mut refusals = Refusals::default();
         let from = addr("127.0.0.1:45000");
