@@ -653,7 +653,16 @@ fn a_server_whose_log_nobody_reads_keeps_serving_and_stops() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(BIN)
-        .args(["--trace", "server", "--port", "0", "--drop-rate", "0.5", "--seed", "3"])
+        .args([
+            "--trace",
+            "server",
+            "--port",
+            "0",
+            "--drop-rate",
+            "0.5",
+            "--seed",
+            "3",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
