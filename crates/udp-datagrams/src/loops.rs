@@ -218,34 +218,49 @@ fn is_self(from: SocketAddr, local: SocketAddr) -> bool {
         && (from.ip() == local.ip() || from.ip().is_loopback() || local.ip().is_unspecified())
 }
 
-/// Refusals, counted by kind, and logged at most once a second per kind
-/// (a flood of forged datagrams must not become a flood of log lines).
+/// How often one kind of log line may be written.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// A log line that may be written at most once a second: a flood of forged
+/// datagrams must not become a flood of log lines (or of disk writes).
+#[derive(Default)]
+pub struct Throttle {
+    logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl Throttle {
+    /// Logs `line` unless one was logged less than a second ago; the next
+    /// line that is logged says how many were not.
+    pub fn log(&mut self, now: Instant, line: fmt::Arguments) {
+        if self
+            .logged
+            .is_some_and(|at| now.duration_since(at) < LOG_EVERY)
+        {
+            self.unlogged += 1;
+            return;
+        }
+        match std::mem::take(&mut self.unlogged) {
+            0 => log!("{line}"),
+            n => log!("{line} ({n} more like it since the last such line)"),
+        }
+        self.logged = Some(now);
+    }
+}
+
+/// Refusals, counted by kind, each kind logged through its own [`Throttle`].
 #[derive(Default)]
 pub struct Refusals {
     counts: [u64; Refusal::KINDS],
-    logged: [Option<Instant>; Refusal::KINDS],
-    unlogged: [u64; Refusal::KINDS],
+    throttles: [Throttle; Refusal::KINDS],
 }
-
-/// How often each kind of refusal may be logged.
-const LOG_EVERY: Duration = Duration::from_secs(1);
 
 impl Refusals {
     /// Counts one refusal and logs it unless its kind was logged < 1 s ago.
     pub fn note(&mut self, from: SocketAddr, why: Refusal, now: Instant) {
         let kind = why.kind();
         self.counts[kind] += 1;
-        if self.logged[kind].is_some_and(|at| now.duration_since(at) < LOG_EVERY) {
-            self.unlogged[kind] += 1;
-            return;
-        }
-        let unlogged = std::mem::take(&mut self.unlogged[kind]);
-        let more = match unlogged {
-            0 => String::new(),
-            n => format!(" ({n} more like it since the last such line)"),
-        };
-        log!("{from}: not answering: {why}{more}");
-        self.logged[kind] = Some(now);
+        self.throttles[kind].log(now, format_args!("{from}: not answering: {why}"));
     }
 
     /// All refusals so far.
@@ -376,10 +391,11 @@ mod tests {
         }
         refusals.note(from, Refusal::OverBudget(10), start);
         assert_eq!(refusals.total(), 6);
-        assert_eq!(refusals.unlogged, [4, 0, 0, 0]);
+        let unlogged = |r: &Refusals| r.throttles.each_ref().map(|t| t.unlogged);
+        assert_eq!(unlogged(&refusals), [4, 0, 0, 0]);
         refusals.note(from, Refusal::Reply, start + LOG_EVERY);
         assert_eq!(
-            refusals.unlogged,
+            unlogged(&refusals),
             [0, 0, 0, 0],
             "logged again after a second"
         );

@@ -18,7 +18,7 @@ use common::narrate;
 use common::stop::Stop;
 
 use crate::datagram;
-use crate::loops::{self, Guard, Refusals};
+use crate::loops::{self, Guard, Refusals, Throttle};
 use crate::loss::{self, Loss};
 
 #[derive(clap::Args)]
@@ -68,11 +68,12 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     }
     let mut guard = Guard::new(local, args.rate_limit);
     let mut refusals = Refusals::default();
+    let mut send_errors = Throttle::default();
 
     // One fixed buffer for every datagram: whatever peers send, the
     // server's memory does not grow.
     let mut buf = vec![0u8; args.buffer as usize];
-    let (mut received, mut replied, mut dropped) = (0u64, 0u64, 0u64);
+    let (mut received, mut replied, mut unsent, mut dropped) = (0u64, 0u64, 0u64, 0u64);
     while !stop.is_stopped() {
         let datagram = match datagram::recv_or_stop(&stop, &socket, &mut buf) {
             Ok(Some(datagram)) => datagram,
@@ -116,12 +117,21 @@ pub fn run(args: &ServerArgs) -> Result<()> {
                 narrate!("sendto({from}) -> {sent} bytes");
                 replied += 1;
             }
-            // One unreachable client must not stop the server.
-            Err(e) => log!("{from}: cannot reply: {e}"),
+            // One unreachable client must not stop the server. A forged
+            // source may well be unreachable (ENETUNREACH): a flood of
+            // them gets one log line a second, not one each.
+            Err(e) => {
+                unsent += 1;
+                send_errors.log(now, format_args!("{from}: cannot reply: {e}"));
+            }
         }
     }
+    let unsent = match unsent {
+        0 => String::new(),
+        n => format!(", could not send {n}"),
+    };
     log!(
-        "stopped: received {received} datagrams, replied to {replied}, dropped {dropped}, \
+        "stopped: received {received} datagrams, replied to {replied}{unsent}, dropped {dropped}, \
          refused {refusals}"
     );
     Ok(())

@@ -4,7 +4,7 @@
 //! and every server stays responsive.
 //!
 //! Forging a source takes a raw socket (root, as in CI): the tests build
-//! the IPv4 and UDP headers themselves and send them on loopback only.
+//! the IPv4 and UDP headers themselves and send them to loopback only.
 
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::Arc;
@@ -35,10 +35,7 @@ fn v4(addr: SocketAddr) -> SocketAddrV4 {
 /// implies IP_HDRINCL). The kernel fills in the IP checksum; a UDP checksum
 /// of 0 means "none", which IPv4 allows.
 fn forge(from: SocketAddrV4, to: SocketAddrV4, payload: &[u8]) {
-    assert!(
-        from.ip().is_loopback() && to.ip().is_loopback(),
-        "loopback only"
-    );
+    assert!(to.ip().is_loopback(), "to loopback only");
     let raw = Socket::new(
         Domain::IPV4,
         Type::RAW,
@@ -212,4 +209,57 @@ fn a_responder_that_answers_everything_runs_out_of_budget() {
     let to_a = client_sends(&a);
     assert_eq!(stop_and_count(&mut a) - to_a, replies + 1);
     a.wait_stderr("over budget 1)");
+}
+
+/// Runs `test` on a thread of its own in a new network namespace (only
+/// `lo`, brought up): what it spawns lives there too, and the namespace
+/// goes away with the thread and its children.
+fn in_private_netns(test: impl FnOnce() + Send + 'static) {
+    thread::spawn(move || {
+        // SAFETY: unshare(2) with a flag; it moves only this thread.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET): {}",
+            std::io::Error::last_os_error()
+        );
+        let up = std::process::Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("running ip (iproute2)");
+        assert!(up.success(), "ip link set lo up: {up}");
+        test();
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+}
+
+#[test]
+fn unreachable_forged_sources_cost_a_log_line_a_second_not_one_each() {
+    in_private_netns(|| {
+        let mut a = server(&[]);
+        // 200 sources on a network this namespace has no route to: every
+        // reply fails with ENETUNREACH.
+        for port in 40_000..40_200 {
+            forge(
+                SocketAddrV4::new([10, 0, 0, 1].into(), port),
+                v4(a.addr()),
+                b"hi",
+            );
+        }
+        // The client's reply comes after the forged datagrams are handled.
+        let to_a = client_sends(&a);
+        assert_eq!(stop_and_count(&mut a) - to_a, 200);
+        a.wait_stderr("could not send 200,");
+        let lines = a.stderr_lines();
+        let logged = lines
+            .iter()
+            .filter(|l| l.contains(": cannot reply: "))
+            .count();
+        assert!(
+            (1..=3).contains(&logged),
+            "{logged} lines for 200 failed replies: {lines:#?}"
+        );
+    });
 }
