@@ -51,9 +51,12 @@ pub fn run(args: &BigArgs) -> Result<()> {
         bail!("`big` demonstrates IPv4's don't-fragment bit; give an IPv4 --host");
     };
     let socket = UdpSocket::bind("0.0.0.0:0").context("creating a UDP socket")?;
+    narrate!("socket(AF_INET, SOCK_DGRAM)");
+    narrate!("bind(0.0.0.0:0)");
     socket
         .connect(server)
         .with_context(|| format!("connecting the UDP socket to {server}"))?;
+    narrate!("connect({server})");
     set_dont_fragment(&socket).context("setting IP_MTU_DISCOVER to IP_PMTUDISC_DO")?;
     narrate!("setsockopt(IP_MTU_DISCOVER, IP_PMTUDISC_DO)");
     let mtu = path_mtu(&socket).context("reading IP_MTU")?;
@@ -64,7 +67,12 @@ pub fn run(args: &BigArgs) -> Result<()> {
     )?;
 
     let payload = vec![b'#'; args.size];
-    match socket.send(&payload) {
+    let sent = socket.send(&payload);
+    match &sent {
+        Ok(n) => narrate!("send() -> {n} bytes"),
+        Err(e) => narrate!("send() -> {e}"),
+    }
+    match sent {
         Ok(sent) => common::out!("sent a {sent}-byte datagram in one piece")?,
         // EMSGSIZE: too big for the path (or for UDP at all, past 65507).
         Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
@@ -85,8 +93,14 @@ pub fn run(args: &BigArgs) -> Result<()> {
     socket
         .set_read_timeout(Some(Duration::from_millis(500)))
         .context("setting the read timeout")?;
+    narrate!("setsockopt(SO_RCVTIMEO, 500ms)");
     let mut reply = [0u8; 256];
-    match socket.recv(&mut reply) {
+    let received = socket.recv(&mut reply);
+    match &received {
+        Ok(n) => narrate!("recv() -> {n} bytes"),
+        Err(e) => narrate!("recv() -> {e}"),
+    }
+    match received {
         Ok(n) => common::out!("reply: {}", String::from_utf8_lossy(&reply[..n]))?,
         Err(e)
             if matches!(

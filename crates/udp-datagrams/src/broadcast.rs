@@ -48,12 +48,14 @@ pub fn send(args: &SendArgs) -> Result<()> {
     }
     .resolve()?[0];
     let socket = UdpSocket::bind("0.0.0.0:0").context("creating a UDP socket")?;
+    narrate!("socket(AF_INET, SOCK_DGRAM)");
+    narrate!("bind(0.0.0.0:0)");
     socket.set_broadcast(true).context("setting SO_BROADCAST")?;
     narrate!("setsockopt(SO_BROADCAST, 1)");
-    socket
+    let sent = socket
         .send_to(PAYLOAD, target)
         .with_context(|| format!("broadcasting to {target}"))?;
-    narrate!("sendto({target}, {} bytes)", PAYLOAD.len());
+    narrate!("sendto({target}) -> {sent} bytes");
     common::out!("sent {:?} to {target}", String::from_utf8_lossy(PAYLOAD))
 }
 
@@ -84,6 +86,11 @@ pub fn listen(args: &ListenArgs) -> Result<()> {
             Err(e) => return Err(e).context(format!("receiving on {local}")),
         };
         seen += 1;
+        narrate!(
+            "recvfrom() -> {} bytes from {}",
+            datagram.full_len,
+            datagram.from
+        );
         let text = String::from_utf8_lossy(&buf[..datagram.len]);
         common::out!("{}: {text}", datagram.from)?;
     }
