@@ -129,3 +129,34 @@ fn the_bare_file_stays_bare() {
         );
     }
 }
+
+#[test]
+fn the_readme_points_at_the_right_lines_of_the_bare_file() {
+    let readme = include_str!("../README.md");
+    let source: Vec<&str> = include_str!("../examples/udp-datagrams-bare.rs")
+        .lines()
+        .collect();
+    assert!(
+        readme.contains(&format!("whole idea in {} lines", source.len())),
+        "the README gives the bare file's length ({} lines)",
+        source.len()
+    );
+    for function in ["server", "client"] {
+        let cited = format!("- `{function}()` (lines ");
+        let at = readme
+            .find(&cited)
+            .expect("the walk-through cites the function")
+            + cited.len();
+        let (first, last) = readme[at..]
+            .split_once(')')
+            .and_then(|(range, _)| range.split_once('-'))
+            .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)))
+            .expect("a line range");
+        assert!(
+            source[first - 1].starts_with(&format!("fn {function}(")),
+            "line {first}: {}",
+            source[first - 1]
+        );
+        assert_eq!(source[last - 1], "}", "line {last} ends {function}()");
+    }
+}
