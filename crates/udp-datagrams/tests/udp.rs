@@ -648,6 +648,15 @@ fn exit_status(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
+/// The write end of a pipe whose read end is already closed (`| head
+/// -c0`): every write fails with EPIPE, from the first, whatever the
+/// scheduling.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
 #[test]
 fn a_server_whose_log_nobody_reads_keeps_serving_and_stops() {
     use std::io::{BufRead, BufReader};
@@ -664,10 +673,9 @@ fn a_server_whose_log_nobody_reads_keeps_serving_and_stops() {
             "3",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(closed_pipe()) // the log's reader is gone: every log line fails
         .spawn()
         .unwrap();
-    drop(child.stderr.take()); // the log's reader is gone: every log line fails
     let lines = child.stdout.take().unwrap();
     let mut server = Killed(child);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -708,11 +716,10 @@ fn a_client_whose_output_nobody_reads_fails_cleanly() {
     let port = server.addr().port().to_string();
     let mut child = Command::new(BIN)
         .args(["client", "--port", &port])
-        .stdout(Stdio::piped())
+        .stdout(closed_pipe())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take()); // nobody reads the reply
     let mut err = child.stderr.take().unwrap();
     let mut client = Killed(child);
     let status = exit_status(&mut client.0);
@@ -721,14 +728,12 @@ fn a_client_whose_output_nobody_reads_fails_cleanly() {
     assert_eq!(status.code(), Some(1), "{status}: {text}");
     assert!(text.contains("error: writing to stdout"), "{text}");
     // Both closed: still exit 1, not a panic (101).
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["client", "--port", &port])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(closed_pipe())
+        .stderr(closed_pipe())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
-    drop(child.stderr.take());
     let mut client = Killed(child);
     assert_eq!(exit_status(&mut client.0).code(), Some(1));
 }
