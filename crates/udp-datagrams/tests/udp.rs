@@ -1,7 +1,7 @@
 //! Integration tests: the real `udp-datagrams` binary, against its own
 //! server and against test-local UDP peers that lose, delay or forge.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -44,13 +44,15 @@ fn retries_with_growing_waits_get_through_a_lossy_peer() {
     let lossy = peer();
     let port = lossy.local_addr().unwrap().port().to_string();
     let client = thread::spawn(move || run(BIN, &["client", "--port", &port, "hello"], b""));
-    // Drop the first two requests, answer the third, noting when each came.
+    // Drop the first two requests, answer the third, noting when each came
+    // by the kernel's clock (this thread may be scheduled late; that clock
+    // is not).
     let mut arrivals = Vec::new();
     let mut buf = [0u8; 1024];
     for _ in 0..3 {
-        let (n, from) = lossy.recv_from(&mut buf).unwrap();
+        let (n, from, at) = recv_stamped(&lossy, &mut buf);
         assert_eq!(&buf[..n], b"hello");
-        arrivals.push((Instant::now(), from));
+        arrivals.push((at, from));
     }
     let from = arrivals[2].1;
     lossy.send_to(b"Your data was 5 bytes long", from).unwrap();
@@ -76,6 +78,64 @@ fn retries_with_growing_waits_get_through_a_lossy_peer() {
         arrivals.iter().all(|(_, f)| *f == from),
         "all tries come from one socket"
     );
+}
+
+/// `recvmsg()` with `SO_TIMESTAMPNS`: one datagram, its IPv4 sender, and
+/// when the kernel received it.
+fn recv_stamped(socket: &UdpSocket, buf: &mut [u8]) -> (usize, SocketAddr, Duration) {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket, an int option and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_TIMESTAMPNS");
+    // SAFETY: all-zero is a valid sockaddr_in and msghdr.
+    let mut from: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut control = [0u64; 16]; // u64: aligned for cmsghdr
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_in).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: msg points at live buffers of the sizes it states; the
+    // socket's read timeout bounds the wait.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    let mut stamp = None;
+    // SAFETY: walking the control messages the kernel just wrote, with
+    // the libc macros made for it.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                stamp = Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    let ip = std::net::Ipv4Addr::from(u32::from_be(from.sin_addr.s_addr));
+    let from = SocketAddr::from((ip, u16::from_be(from.sin_port)));
+    (
+        n as usize,
+        from,
+        stamp.expect("an SCM_TIMESTAMPNS control message"),
+    )
 }
 
 #[test]
