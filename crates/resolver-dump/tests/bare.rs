@@ -6,30 +6,9 @@ use test_support::{run, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_resolver-dump");
 
-/// `target/<profile>/examples/resolver-dump-bare`, which `cargo test -p resolver-dump`
-/// builds along with the tests (cargo gives examples no env variable, and
-/// `cargo test --test bare` alone does not build them: then this fails
-/// rather than run a missing or stale binary).
+/// The bare file's binary (built first if needed).
 fn bare() -> String {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/THIS");
-    let path = profile.join("examples").join("resolver-dump-bare");
-    let source = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/resolver-dump-bare.rs"
-    );
-    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let built = modified(&path);
-    assert!(
-        built.is_some() && built >= modified(source.as_ref()),
-        "{} is missing or older than its source; `cargo test -p resolver-dump` \
-         (or `cargo build -p resolver-dump --examples`) builds it",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
+    test_support::example(env!("CARGO"), "resolver-dump", "resolver-dump-bare")
 }
 
 /// The full lesson's JSON result as the bare file prints it (the book's

@@ -5,27 +5,9 @@ use test_support::{Server, run, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-echo");
 
-/// `target/<profile>/examples/tcp-echo-bare`, which `cargo test -p tcp-echo`
-/// builds along with the tests (cargo gives examples no env variable, and
-/// `cargo test --test bare` alone does not build them: then this fails
-/// rather than run a missing or stale binary).
+/// The bare file's binary (built first if needed).
 fn bare() -> String {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/THIS");
-    let path = profile.join("examples").join("tcp-echo-bare");
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/tcp-echo-bare.rs");
-    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let built = modified(&path);
-    assert!(
-        built.is_some() && built >= modified(source.as_ref()),
-        "{} is missing or older than its source; `cargo test -p tcp-echo` \
-         (or `cargo build -p tcp-echo --examples`) builds it",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
+    test_support::example(env!("CARGO"), "tcp-echo", "tcp-echo-bare")
 }
 
 #[test]

@@ -278,3 +278,41 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// The path of example `name` of `package` (a lesson's bare file), built
+/// first: `cargo test` builds examples but `cargo test --test bare` does
+/// not, so build it here (a no-op when it is fresh), bounded in time, and
+/// take its path from cargo's own report. Call it as
+/// `example(env!("CARGO"), "tcp-echo", "tcp-echo-bare")`.
+pub fn example(cargo: &str, package: &str, name: &str) -> String {
+    let mut child = Command::new(cargo)
+        .args(["build", "-q", "-p", package, "--example", name])
+        .args(["--message-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running cargo build --example {name}: {e}"));
+    let mut json = String::new();
+    let mut out = child.stdout.take().expect("cargo's stdout");
+    let reader = thread::spawn(move || {
+        let _ = out.read_to_string(&mut json);
+        json
+    });
+    // A cold build on a busy machine can take a while; never forever.
+    let status = wait_deadline(&mut child, Duration::from_secs(300)).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("cargo build --example {name} took over 300 s")
+    });
+    assert!(
+        status.success(),
+        "cargo build --example {name} failed: {status}"
+    );
+    let json = reader.join().expect("reading cargo's report");
+    json.lines()
+        .filter(|line| line.contains(r#""reason":"compiler-artifact""#))
+        .find_map(|line| {
+            let rest = line.split(r#""executable":""#).nth(1)?;
+            Some(rest.split('"').next()?.to_string())
+        })
+        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
+}

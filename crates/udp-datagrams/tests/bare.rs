@@ -2,64 +2,20 @@
 //! protocol: the bare server answers the full client, and the full server
 //! answers the bare client.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use test_support::{Server, run, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_udp-datagrams");
 
-/// The bare example's binary. Cargo builds examples for `cargo test`, but
-/// not for `cargo test --test bare`, so build it here (a no-op when it is
-/// fresh) and take its path from cargo's own report.
-fn bare() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let mut child = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "udp-datagrams"])
-            .args([
-                "--example",
-                "udp-datagrams-bare",
-                "--message-format",
-                "json",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("running cargo build --example udp-datagrams-bare");
-        let started = Instant::now();
-        // A cold build on a busy machine can take a while; never forever.
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for cargo") {
-                break status;
-            }
-            if started.elapsed() > Duration::from_secs(300) {
-                let _ = child.kill();
-                panic!("cargo build --example udp-datagrams-bare took over 300 s");
-            }
-            // Polling a child's exit: std has no wait with a timeout.
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut json = String::new();
-        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut json).unwrap();
-        assert!(status.success(), "cargo build --example failed: {status}");
-        let path = json
-            .lines()
-            .filter(|line| line.contains(r#""reason":"compiler-artifact""#))
-            .find_map(|line| {
-                let rest = line.split(r#""executable":""#).nth(1)?;
-                Some(PathBuf::from(rest.split('"').next()?))
-            })
-            .expect("cargo reported the example's executable");
-        path.to_string_lossy().into_owned()
-    })
+/// The bare file's binary (built first if needed).
+fn bare() -> String {
+    test_support::example(env!("CARGO"), "udp-datagrams", "udp-datagrams-bare")
 }
 
 #[test]
 fn the_bare_server_answers_the_full_client() {
-    let server = Server::start(bare(), &["server", "--port", "0"]);
+    let server = Server::start(&bare(), &["server", "--port", "0"]);
     assert!(server.addr().ip().is_loopback(), "{}", server.addr());
     let port = server.addr().port().to_string();
     let out = run(BIN, &["client", "--port", &port], b"");
@@ -78,11 +34,11 @@ fn the_bare_server_answers_the_full_client() {
 fn the_full_server_answers_the_bare_client() {
     let server = Server::start(BIN, &["server", "--port", "0"]);
     let port = server.addr().port().to_string();
-    let out = run(bare(), &["client", "--port", &port], b"");
+    let out = run(&bare(), &["client", "--port", &port], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Your data was 23 bytes long\n");
     // The remaining arguments are the message, joined by spaces.
-    let out = run(bare(), &["client", "hi", "there", "--port", &port], b"");
+    let out = run(&bare(), &["client", "hi", "there", "--port", &port], b"");
     assert_eq!(
         stdout(&out),
         "Your data was 8 bytes long\n",
@@ -97,7 +53,7 @@ fn the_bare_client_retries_with_the_books_backoff_and_gives_up() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port().to_string();
     let started = Instant::now();
-    let out = run(bare(), &["client", "--port", &port, "anyone?"], b"");
+    let out = run(&bare(), &["client", "--port", &port, "anyone?"], b"");
     let took = started.elapsed();
     assert!(!out.status.success());
     assert!(
