@@ -13,24 +13,59 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use common::args::seconds;
 use common::endpoint::{Endpoint, connect_tcp};
+
+use crate::percentile::percentile;
+
+/// Every latency is kept (8 bytes each) for exact percentiles: this many
+/// in all, connections times requests, is 80 MB at most.
+const MAX_TOTAL_REQUESTS: u64 = 10_000_000;
+/// Each connection holds a request and a reply of --size bytes.
+const MAX_TOTAL_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(clap::Args)]
 pub struct ClientArgs {
     #[command(flatten)]
     endpoint: Endpoint<7001>,
     /// Connections opened at once, one thread each.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
     connections: u32,
     /// Requests sent on each connection, one after another.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=MAX_TOTAL_REQUESTS as i64))]
     requests: u32,
     /// Bytes per request, newline included (at least 1).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
     size: u32,
     /// Give up on a reply (or a connect) after this many seconds.
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
-    timeout: u64,
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = seconds)]
+    timeout: Duration,
+}
+
+impl ClientArgs {
+    /// The limits no single flag can check: what the flags cost together.
+    pub fn check(&self) -> Result<(), String> {
+        let connections = u64::from(self.connections);
+        let requests = connections * u64::from(self.requests);
+        if requests > MAX_TOTAL_REQUESTS {
+            return Err(format!(
+                "--connections {} x --requests {} is {requests} requests; at most \
+                 {MAX_TOTAL_REQUESTS} in all (the client keeps every latency)",
+                self.connections, self.requests
+            ));
+        }
+        let bytes = connections * u64::from(self.size);
+        if bytes > MAX_TOTAL_BYTES {
+            return Err(format!(
+                "--connections {} x --size {} is {} MiB of requests in flight; at most {} MiB",
+                self.connections,
+                self.size,
+                bytes >> 20,
+                MAX_TOTAL_BYTES >> 20
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What one connection's thread saw.
@@ -41,7 +76,7 @@ struct Outcome {
 }
 
 pub fn run(args: &ClientArgs) -> Result<()> {
-    let timeout = Duration::from_secs(args.timeout);
+    let timeout = args.timeout;
     // Every thread connects first, then all start sending together, so the
     // measurement is of serving, not of connecting one by one.
     let start_line = Arc::new(Barrier::new(args.connections as usize + 1));
@@ -102,7 +137,8 @@ pub fn run(args: &ClientArgs) -> Result<()> {
 /// Sends `requests` requests on `stream`, one at a time, timing each.
 fn exchange(stream: &TcpStream, id: u32, requests: u32, size: usize, timeout: Duration) -> Outcome {
     let mut outcome = Outcome {
-        latencies_us: Vec::with_capacity(requests as usize),
+        // Grows with the requests really made, not with what --requests asks.
+        latencies_us: Vec::new(),
         failed: 0,
         first_error: None,
     };
@@ -162,15 +198,6 @@ fn request_bytes(id: u32, n: u32, size: usize) -> Vec<u8> {
     request
 }
 
-/// The p-th percentile of sorted samples (nearest rank); 0 with no samples.
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,14 +211,5 @@ mod tests {
             assert_eq!(request.iter().filter(|&&b| b == b'\n').count(), 1);
         }
         assert!(request_bytes(3, 7, 64).starts_with(b"conn 3 request 7 x"));
-    }
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let samples: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&samples, 50.0), 50);
-        assert_eq!(percentile(&samples, 99.0), 99);
-        assert_eq!(percentile(&[7], 99.0), 7);
-        assert_eq!(percentile(&[], 50.0), 0);
     }
 }
