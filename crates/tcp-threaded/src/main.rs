@@ -16,18 +16,21 @@
 //! ```
 //!
 //! Then restart the server with `--mode thread` or `--mode pool` and run
-//! the same client: eight clients are now served at once.
+//! the same client: eight clients are now served at once. The idea alone,
+//! without the hardening, is `examples/tcp-threaded-bare.rs`.
 //! This file only parses arguments; the lesson is in the other modules.
 
 mod client;
 mod connection;
+mod lines;
+mod percentile;
 mod pool;
-mod registry;
 mod server;
+mod slots;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// A line-echo server (single, thread-per-connection, or pool) and a load generator.
 #[derive(Parser)]
@@ -50,6 +53,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Client(args) = &cli.command
+        && let Err(message) = args.check()
+    {
+        // A usage error like clap's own: exit 2, before any socket is made.
+        Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, message)
+            .exit();
+    }
     common::trace::set_enabled(cli.trace);
     let result = match cli.command {
         Command::Server(args) => server::run(&args),

@@ -6,34 +6,37 @@
 //!                                         └─> pool:   queue ──> N workers
 //! ```
 //!
-//! Stopping (Ctrl-C / SIGTERM): the accept loop is woken by a self-connect
-//! and stops accepting; every open connection is shut down for reading, so
-//! idle clients get EOF at once while requests already read still get
-//! their reply; after a grace period anything left (a client that does not
-//! read our reply) is shut down completely; then every thread is joined.
+//! Stopping (Ctrl-C / SIGTERM) has two phases. First the accept loop ends
+//! and every connection finishes the request in hand, answers it, and
+//! closes (a client that pipelined a burst gets no further answers).
+//! Second, GRACE after the signal, the cutoff: every wait still going on
+//! (an idle client's read, a write to a client that does not read, a long
+//! `--delay-ms`) ends at once. Then every thread is joined, the summary
+//! printed, and the process exits 0, well within the 2 s a stop allows.
 
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use common::args::seconds;
 use common::endpoint::{Endpoint, announce, listen_tcp};
-use common::log;
-use common::narrate;
+use common::guard;
 use common::stop::Stop;
+use common::{log, narrate};
 
-use crate::connection::{self, Limits};
+use crate::connection::{self, Ended, Setup};
 use crate::pool::ThreadPool;
-use crate::registry::{Registry, Slot};
+use crate::slots::{Slot, Slots};
 
 /// A connection thread copies lines between a socket and a buffer; 128 KiB
 /// of stack is plenty. The 2 MiB default would reserve 2 GB for 1000 clients.
 const STACK_SIZE: usize = 128 * 1024;
-/// How long in-flight requests get to finish after a stop (the contract
-/// allows 2 s in all).
-const GRACE: Duration = Duration::from_millis(1500);
+/// How long after a stop requests in hand may take to be answered before
+/// every connection is cut off (the contract allows 2 s in all).
+const GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -53,21 +56,27 @@ pub struct ServerArgs {
     #[arg(long, value_enum, default_value_t = Mode::Pool)]
     mode: Mode,
     /// Worker threads in pool mode (each serves one connection at a time).
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
     workers: u32,
     /// Connections open at once, queued ones included; past it a new
-    /// client is accepted and closed at once, so it sees EOF, not a hang.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    /// client is accepted and reset at once, so it knows, and does not hang.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_connections: u32,
-    /// Drop a client that is silent, or sends one line, or leaves our
-    /// reply unread, for longer than this.
-    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    idle_timeout: u64,
-    /// Longest request line in bytes (newline excluded); longer closes the connection.
-    #[arg(long, default_value_t = 64 * 1024)]
-    max_line: usize,
-    /// Simulated work per request, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    /// Drop a client that sends nothing, or takes longer than this to send
+    /// one line, or leaves our replies unread, for this long.
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = seconds)]
+    idle_timeout: Duration,
+    /// Close any connection after this long, however busy: a client that
+    /// sends a line every few seconds is never idle, yet holds a worker
+    /// (and in pool mode makes newcomers queue) for as long as it likes.
+    #[arg(long, default_value = "120", value_name = "SECS", value_parser = seconds)]
+    max_connection_secs: Duration,
+    /// Longest request line in bytes (newline excluded); longer closes the
+    /// connection. Each connection may buffer this much.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..=16 * 1024 * 1024))]
+    max_line: u32,
+    /// Simulated work per request, in milliseconds (at most a minute).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     delay_ms: u64,
 }
 
@@ -88,18 +97,19 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let local = listener
         .local_addr()
         .context("reading the listener's address")?;
-    let registry = Arc::new(Registry::default());
-    {
-        // Idle clients are blocked in read(); shutting down the read side
-        // wakes them with EOF the moment a stop arrives.
-        let registry = Arc::clone(&registry);
-        stop.on_stop(move || registry.shutdown_all(Shutdown::Read));
-    }
-    let limits = Limits {
-        max_line: args.max_line,
-        idle: Duration::from_secs(args.idle_timeout),
+    let slots = Slots::new(args.max_connections as usize);
+    let cutoff = Stop::new()?;
+    cut_off_after_grace(&stop, &cutoff, &slots);
+    let setup = Arc::new(Setup {
+        max_line: args.max_line as usize,
         delay: Duration::from_millis(args.delay_ms),
-    };
+        limits: guard::Limits {
+            idle: args.idle_timeout,
+            lifetime: args.max_connection_secs,
+        },
+        stop: stop.clone(),
+        cutoff,
+    });
     let totals = Arc::new(Totals::default());
     let pool = match args.mode {
         Mode::Pool => Some(ThreadPool::new(args.workers as usize, STACK_SIZE)?),
@@ -113,20 +123,15 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     // is skipped (see common/src/stop.rs).
     for conn in stop.incoming(&listener) {
         let (stream, peer) = conn?;
-        let Some((stream, slot)) = registry.admit(stream, args.max_connections as usize) else {
-            // Dropping the stream closes it: the client reads EOF now
-            // instead of waiting in the backlog for a slot that may never come.
+        let Some(slot) = slots.take() else {
+            refuse(stream, peer, args.max_connections);
             totals.refused.fetch_add(1, Ordering::Relaxed);
-            log!(
-                "{peer}: refused: {} connections open (--max-connections)",
-                args.max_connections
-            );
             continue;
         };
         totals.connections.fetch_add(1, Ordering::Relaxed);
         let job = {
-            let totals = Arc::clone(&totals);
-            move || handle(&stream, slot, peer, limits, &totals)
+            let (setup, totals) = (Arc::clone(&setup), Arc::clone(&totals));
+            move || handle(stream, slot, peer, &setup, &totals)
         };
         match (args.mode, &pool) {
             (Mode::Pool, Some(pool)) => pool.execute(job)?,
@@ -148,43 +153,102 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         }
     }
 
-    // Stopping. Reads were shut down when the signal came; give requests
-    // in flight a moment, then cut off whatever is still open.
-    if !registry.wait_empty(GRACE) {
-        log!(
-            "closing {} connections still open after {GRACE:?}",
-            registry.len()
-        );
-        registry.shutdown_all(Shutdown::Both);
-    }
+    // Stopping: connections end at their next request, or at the cutoff.
     drop(pool); // joins every worker
     for thread in threads {
         let _ = thread.join();
     }
     log!(
-        "stopped: served {} connections, {} requests; refused {}",
-        totals.connections.load(Ordering::Relaxed),
-        totals.requests.load(Ordering::Relaxed),
+        "stopped: served {}, {}; refused {}",
+        plural(totals.connections.load(Ordering::Relaxed), "connection"),
+        plural(totals.requests.load(Ordering::Relaxed), "request"),
         totals.refused.load(Ordering::Relaxed),
     );
     Ok(())
 }
 
+/// A stop's second phase: GRACE after it, `cutoff` ends every wait of every
+/// connection, so no client (idle, not reading, or mid-request) can hold
+/// the stop up. A timer thread, started by the stop itself.
+fn cut_off_after_grace(stop: &Stop, cutoff: &Stop, slots: &Arc<Slots>) {
+    let (cutoff, slots) = (cutoff.clone(), Arc::clone(slots));
+    stop.on_stop(move || {
+        let timer = cutoff.clone();
+        let spawned = thread::Builder::new().name("cutoff".into()).spawn(move || {
+            timer.wait_timeout(GRACE);
+            let open = slots.open();
+            if open > 0 {
+                log!(
+                    "cutting off {} still open {GRACE:?} after the stop",
+                    plural(open as u64, "connection")
+                );
+            }
+            timer.trigger();
+        });
+        if spawned.is_err() {
+            // No thread for a timer: cut off at once rather than never.
+            cutoff.trigger();
+        }
+    });
+}
+
+/// Past --max-connections: accept, then close with a reset (SO_LINGER 0).
+/// A plain close would send FIN, and a client reads that EOF as "the server
+/// answered everything and hung up", or, if its request had arrived, gets a
+/// reset anyway; a reset always says "refused", and leaves no TIME_WAIT
+/// socket on the server for every connection refused in a flood.
+fn refuse(stream: TcpStream, peer: SocketAddr, limit: u32) {
+    match socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)) {
+        Ok(()) => narrate!("setsockopt(SO_LINGER, 0)"),
+        Err(e) => log!("{peer}: cannot set SO_LINGER; it gets a FIN: {e}"),
+    }
+    drop(stream);
+    narrate!("close() -> RST to {peer}");
+    log!(
+        "{peer}: refused: {} open (--max-connections)",
+        plural(u64::from(limit), "connection")
+    );
+}
+
 /// Runs one connection to its end and logs how it ended.
-fn handle(stream: &TcpStream, slot: Slot, peer: SocketAddr, limits: Limits, totals: &Totals) {
+fn handle(stream: TcpStream, slot: Slot, peer: SocketAddr, setup: &Setup, totals: &Totals) {
     narrate!(
         "serving {peer} on {}",
         thread::current().name().unwrap_or("the accept thread")
     );
-    match connection::serve(stream, peer, limits) {
-        Ok(requests) => {
-            totals.requests.fetch_add(requests, Ordering::Relaxed);
-            log!("{peer}: {requests} requests, closed");
-        }
+    let mut answered = 0;
+    let ended = connection::serve(stream, setup, &mut answered);
+    // serve() owned the stream: it is closed by now, whatever happened.
+    narrate!("close()");
+    drop(slot);
+    totals.requests.fetch_add(answered, Ordering::Relaxed);
+    let requests = plural(answered, "request");
+    match ended {
+        Ok(Ended::ByClient) => log!("{peer}: {requests}, closed"),
+        Ok(Ended::Stopping) => log!("{peer}: {requests}, closed: the server is stopping"),
         // An over-long line, a reset, an idle or vanished client: this
         // connection ends, logged; every other one carries on.
-        Err(e) => log!("{peer}: connection ended: {e:#}"),
+        Err(e) => log!("{peer}: {requests}, connection ended: {e:#}"),
     }
-    // Unregister before the last Arc<TcpStream> closes the socket.
-    drop(slot);
+}
+
+/// "1 request", "2 requests".
+pub fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plural;
+
+    #[test]
+    fn one_is_singular_everything_else_plural() {
+        assert_eq!(plural(0, "request"), "0 requests");
+        assert_eq!(plural(1, "connection"), "1 connection");
+        assert_eq!(plural(2, "connection"), "2 connections");
+    }
 }

@@ -1,12 +1,16 @@
 //! Integration tests: the real `tcp-threaded` binary on port 0. They check
-//! behaviour (who gets served, who sees EOF, what is logged), never speed.
+//! behaviour (who gets served, who sees EOF or a reset, what is logged,
+//! which syscalls happen), never speed.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
-use test_support::{Server, run, stderr, stdout};
+use test_support::{DEADLINE, Server, run, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-threaded");
 
@@ -38,6 +42,11 @@ fn answered_within(stream: &mut TcpStream, line: &str, wait: Duration) -> bool {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     answered
+}
+
+/// The port argument for a client.
+fn port_of(server: &Server) -> String {
+    server.addr().port().to_string()
 }
 
 #[test]
@@ -81,11 +90,12 @@ fn pool_mode_serves_a_second_client_while_the_first_stays() {
 }
 
 #[test]
-fn pool_with_one_worker_queues_the_second_client() {
+fn pool_with_one_worker_queues_the_second_client_and_says_so() {
     let server = server(&["--mode", "pool", "--workers", "1"]);
     let mut first = server.connect();
     assert_eq!(ask(&mut first, "one\n"), "one\n");
     let mut second = server.connect();
+    server.wait_stderr("every worker (1) is busy: new connections wait in the queue");
     assert!(!answered_within(
         &mut second,
         "two\n",
@@ -95,6 +105,63 @@ fn pool_with_one_worker_queues_the_second_client() {
     let mut reply = String::new();
     BufReader::new(&second).read_line(&mut reply).unwrap();
     assert_eq!(reply, "two\n");
+    let drained = server.wait_stderr("the queue is empty again after ");
+    assert!(
+        drained.contains("the longest wait for a worker was "),
+        "{drained}"
+    );
+    // One request: singular.
+    server.wait_stderr("1 request, closed");
+}
+
+#[test]
+fn a_busy_client_holds_a_worker_no_longer_than_max_connection_secs() {
+    // A client that sends a line every 100 ms is never idle; without a
+    // lifetime it would hold the only worker, and the newcomer, forever.
+    let server = server(&[
+        "--workers",
+        "1",
+        "--max-connection-secs",
+        "1",
+        "--idle-timeout",
+        "10",
+    ]);
+    let mut busy = server.connect();
+    assert_eq!(ask(&mut busy, "first\n"), "first\n");
+    let mut newcomer = server.connect();
+    newcomer.write_all(b"let me in\n").unwrap();
+    server.wait_stderr("every worker (1) is busy");
+    let mut cut = false;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if busy.write_all(b"still busy\n").is_err() {
+            cut = true;
+            break;
+        }
+        let mut reply = [0u8; 11];
+        match busy.read_exact(&mut reply) {
+            Ok(()) => assert_eq!(&reply, b"still busy\n"),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("no reply within 5 s")
+            }
+            // EOF or a reset: the server closed it.
+            Err(_) => {
+                cut = true;
+                break;
+            }
+        }
+        // The client's pace, a line every 100 ms: the behaviour under
+        // test (never idle), not a synchronisation.
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(cut, "a busy client was kept for 10 s past a 1 s lifetime");
+    server.wait_stderr("open for 1 s (--max-connection-secs)");
+    let mut reply = String::new();
+    BufReader::new(&newcomer).read_line(&mut reply).unwrap();
+    assert_eq!(
+        reply, "let me in\n",
+        "the newcomer is served once the busy client is cut"
+    );
 }
 
 #[test]
@@ -104,7 +171,7 @@ fn idle_clients_are_dropped_after_the_idle_timeout() {
         let mut stream = server.connect();
         let mut buf = [0u8; 1];
         assert_eq!(stream.read(&mut buf).unwrap(), 0, "{mode}: expected EOF");
-        server.wait_stderr("idle for 1 s");
+        server.wait_stderr("no progress for 1 s (--idle-timeout)");
     }
 }
 
@@ -141,22 +208,31 @@ fn a_client_trickling_a_line_is_dropped_too() {
     server.wait_stderr("took over 1 s to arrive");
 }
 
+/// Past the limit a client is reset, whether or not it sent anything.
+fn expect_reset(stream: &mut TcpStream) {
+    let mut buf = [0u8; 1];
+    match stream.read(&mut buf) {
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        other => panic!("expected a reset, got {other:?}"),
+    }
+}
+
 #[test]
-fn past_max_connections_a_client_sees_eof_and_the_others_keep_working() {
+fn past_max_connections_a_client_is_reset_and_the_others_keep_working() {
     let server = server(&["--max-connections", "2"]);
     let mut first = server.connect();
     let mut second = server.connect();
     // A reply proves each connection was accepted and counted.
     assert_eq!(ask(&mut first, "a\n"), "a\n");
     assert_eq!(ask(&mut second, "b\n"), "b\n");
-    let mut third = server.connect();
-    let mut buf = [0u8; 1];
-    assert_eq!(
-        third.read(&mut buf).unwrap(),
-        0,
-        "the third connection should see EOF"
-    );
-    server.wait_stderr("refused: 2 connections open (--max-connections)");
+    // A client that sent nothing: a plain close would be a FIN (EOF).
+    let mut silent = server.connect();
+    expect_reset(&mut silent);
+    // A client whose request had arrived.
+    let mut eager = server.connect();
+    eager.write_all(b"c\n").unwrap();
+    expect_reset(&mut eager);
+    server.wait_stderr_count("refused: 2 connections open (--max-connections)", 2);
     assert_eq!(ask(&mut first, "c\n"), "c\n");
     assert_eq!(ask(&mut second, "d\n"), "d\n");
     // Once one leaves, a new client fits again.
@@ -186,29 +262,82 @@ fn a_client_closing_mid_line_is_logged_and_others_are_served() {
     let server = server(&[]);
     let mut half = server.connect();
     half.write_all(b"no newline").unwrap();
-    half.shutdown(std::net::Shutdown::Write).unwrap();
+    half.shutdown(Shutdown::Write).unwrap();
     server.wait_stderr("client closed in the middle of a line (10 bytes, no newline)");
     let mut other = server.connect();
     assert_eq!(ask(&mut other, "fine\n"), "fine\n");
 }
 
+/// Narrated `trace: NAME() -> N ...` counts, in order.
+fn narrated(server: &Server, call: &str) -> Vec<i64> {
+    let prefix = format!("trace: {call}() -> ");
+    server
+        .stderr_lines()
+        .iter()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect()
+}
+
 #[test]
-fn pipelined_requests_each_get_their_reply_in_order() {
-    let server = server(&[]);
+fn pipelined_requests_are_answered_in_order_with_one_write_per_read() {
+    let server = server(&["--trace"]);
     let mut stream = server.connect();
     let burst: String = (0..500).map(|i| format!("request {i}\n")).collect();
     stream.write_all(burst.as_bytes()).unwrap();
-    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
     let mut replies = String::new();
     stream.read_to_string(&mut replies).unwrap();
     assert_eq!(replies, burst);
+    server.wait_stderr("500 requests, closed");
+    // With no --delay-ms every answer is ready at once: the answers to all
+    // the lines one read brought go out in one write, not one per line.
+    let reads = narrated(&server, "recv").iter().filter(|&&n| n > 0).count();
+    let writes = narrated(&server, "send");
+    assert_eq!(writes.iter().sum::<i64>(), burst.len() as i64);
+    assert!(
+        writes.len() <= reads,
+        "{} writes for {reads} reads of 500 pipelined requests",
+        writes.len()
+    );
+}
+
+#[test]
+fn with_delay_pipelined_replies_flow_and_a_stop_ends_the_burst() {
+    // 500 pipelined requests of 20 ms each would take 10 s. The first
+    // answer must not wait for the last request, and a stop must not wait
+    // for the burst either.
+    let mut server = server(&["--delay-ms", "20"]);
+    let mut stream = server.connect();
+    let burst: String = (0..500).map(|i| format!("request {i}\n")).collect();
+    stream.write_all(burst.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut first = String::new();
+    // Within the 5 s read timeout: far less than the 10 s the burst takes.
+    reader.read_line(&mut first).unwrap();
+    assert_eq!(first, "request 0\n");
+    let (status, took) = server.stop_with(libc::SIGTERM);
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let mut rest = String::new();
+    let _ = reader.read_to_string(&mut rest);
+    let answered = 1 + rest.lines().count();
+    assert!(
+        answered < 500,
+        "all 500 answered: the stop did not end the burst"
+    );
+    assert!(
+        burst.starts_with(&format!("{first}{rest}")),
+        "answers out of order"
+    );
+    server.wait_stderr("closed: the server is stopping");
 }
 
 #[test]
 fn client_summary_counts_are_exact() {
     for mode in ["single", "thread", "pool"] {
         let server = server(&["--mode", mode]);
-        let port = server.addr().port().to_string();
+        let port = port_of(&server);
         let out = run(
             BIN,
             &[
@@ -246,7 +375,7 @@ fn client_counts_failures_and_exits_1() {
     // Every 100-byte request is over the 16-byte limit: each connection
     // is closed after its first request, so all of its requests fail.
     let server = server(&["--max-line", "16"]);
-    let port = server.addr().port().to_string();
+    let port = port_of(&server);
     let out = run(
         BIN,
         &[
@@ -276,6 +405,23 @@ fn client_counts_failures_and_exits_1() {
 }
 
 #[test]
+fn a_refused_client_names_the_server_command() {
+    let (_held, port) = test_support::refused_port();
+    let port = port.to_string();
+    let out = run(BIN, &["client", "--port", &port, "--connections", "1"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("nothing is listening on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("Start it with `cargo run -p tcp-threaded -- server`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn stop_with_idle_clients_exits_0_promptly_in_every_mode() {
     for mode in ["single", "thread", "pool"] {
         let mut server = server(&["--mode", mode]);
@@ -297,7 +443,7 @@ fn stop_with_idle_clients_exits_0_promptly_in_every_mode() {
 #[test]
 fn sigterm_under_load_exits_0_and_finishes_requests_in_flight() {
     let mut server = server(&["--delay-ms", "50", "--trace"]);
-    let port = server.addr().port().to_string();
+    let port = port_of(&server);
     let mut load = Command::new(BIN)
         .args([
             "client",
@@ -330,4 +476,268 @@ fn sigterm_under_load_exits_0_and_finishes_requests_in_flight() {
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     server.wait_stderr("stopped: served");
+}
+
+/// A server process killed on drop, for the tests that need its pipes
+/// set up differently from [`Server`].
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (bounded) for the child to exit.
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after {DEADLINE:?}"
+        );
+        // Polling a child's exit: std has no blocking wait with a timeout.
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_closed_stderr_kills_no_worker_and_no_signal() {
+    // `server 2>&1 | head -1`: whoever read the logs is gone. Every log
+    // line now fails with EPIPE; none may take a worker or the signal
+    // handler with it. Two workers, sixty connections that each log.
+    let mut child = Command::new(BIN)
+        .args(["server", "--port", "0", "--workers", "2", "--trace"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the read end of its stderr: closed
+    let server_out = child.stdout.take().unwrap();
+    let mut child = Guard(child);
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut out = BufReader::new(server_out);
+        let mut first = String::new();
+        let _ = out.read_line(&mut first);
+        let _ = tx.send(first);
+        // Keep stdout open and drained for the server's whole life.
+        let _ = std::io::copy(&mut out, &mut std::io::sink());
+    });
+    let first = rx.recv_timeout(DEADLINE).expect("a `listening on` line");
+    let addr: std::net::SocketAddr = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    for i in 0..50 {
+        let mut stream = test_support::connect(addr);
+        assert_eq!(
+            ask(&mut stream, &format!("line {i}\n")),
+            format!("line {i}\n")
+        );
+    }
+    let port = addr.port().to_string();
+    let out = run(
+        BIN,
+        &[
+            "client",
+            "--port",
+            &port,
+            "--connections",
+            "10",
+            "--requests",
+            "5",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("requests=50 errors=0 "),
+        "{}",
+        stdout(&out)
+    );
+    // SAFETY: kill(2) on the child we spawned and have not reaped.
+    assert_eq!(
+        unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = wait_exit(&mut child.0);
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[test]
+fn out_of_range_flags_are_usage_errors_that_name_the_range() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["server", "--workers", "100000"], "1..=4096"),
+        (&["server", "--workers", "0"], "1..=4096"),
+        (&["server", "--max-connections", "0"], "1..=100000"),
+        (&["server", "--max-line", "0"], "1..=16777216"),
+        (&["server", "--delay-ms", "60001"], "0..=60000"),
+        (&["server", "--idle-timeout", "0"], "above 0"),
+        (
+            &["server", "--max-connection-secs", "1e20"],
+            "at most 86400",
+        ),
+        (&["client", "--connections", "100000"], "1..=4096"),
+        (&["client", "--requests", "4000000000"], "1..=10000000"),
+        (&["client", "--requests", "0"], "1..=10000000"),
+        (&["client", "--timeout", "0"], "above 0"),
+        (&["client", "--size", "0"], "1..=16777216"),
+        (
+            &["client", "--connections", "4096", "--requests", "10000"],
+            "at most 10000000 in all",
+        ),
+        (
+            &["client", "--connections", "100", "--size", "16777216"],
+            "at most 256 MiB",
+        ),
+    ];
+    for (args, range) in cases {
+        let out = run(BIN, args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(range),
+            "{args:?} does not say {range:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn the_largest_accepted_pool_and_client_run_without_aborting() {
+    let server = server(&["--workers", "4096", "--max-connections", "5000"]);
+    let port = port_of(&server);
+    let out = run(
+        BIN,
+        &[
+            "client",
+            "--port",
+            &port,
+            "--connections",
+            "4096",
+            "--requests",
+            "2",
+            "--size",
+            "1",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("connections=4096 requests=8192 errors=0 "),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn server_trace_narrates_each_real_read_with_its_count() {
+    use test_support::strace::Attached;
+    // Thread mode: the serving thread starts after strace attached, so
+    // strace follows it from its first syscall.
+    for mode in ["single", "thread"] {
+        let server = server(&["--trace", "--mode", mode]);
+        let strace = Attached::to(server.pid());
+        let mut stream = server.connect();
+        // Three requests in one write: one read, three answers.
+        stream.write_all(b"one\ntwo\nthree\n").unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        for expected in ["one\n", "two\n", "three\n"] {
+            let mut reply = String::new();
+            reader.read_line(&mut reply).unwrap();
+            assert_eq!(reply, expected);
+        }
+        assert_eq!(ask(&mut stream, "four\n"), "four\n");
+        stream.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        server.wait_stderr("4 requests, closed");
+        let calls = strace.finish();
+        let accepted = calls
+            .iter()
+            .find(|c| c.name.starts_with("accept") && c.ret.is_some())
+            .expect("an accept in the strace");
+        let kernel: Vec<i64> = calls
+            .iter()
+            .filter(|c| matches!(c.name.as_str(), "read" | "recvfrom") && c.fd == accepted.ret)
+            .filter_map(|c| c.ret)
+            .collect();
+        let told = narrated(&server, "recv");
+        assert!(
+            kernel.len() >= 3,
+            "{mode}: reads on the client's fd: {kernel:?}"
+        );
+        assert_eq!(
+            told, kernel,
+            "{mode}: narrated recv() counts vs the kernel's"
+        );
+        let sent: Vec<i64> = calls
+            .iter()
+            .filter(|c| matches!(c.name.as_str(), "write" | "sendto") && c.fd == accepted.ret)
+            .filter_map(|c| c.ret)
+            .collect();
+        assert_eq!(
+            narrated(&server, "send"),
+            sent,
+            "{mode}: narrated send() counts"
+        );
+    }
+}
+
+/// The bare example, built by `cargo test` next to the test binaries.
+fn bare() -> String {
+    let path: PathBuf = std::path::Path::new(BIN)
+        .parent()
+        .unwrap()
+        .join("examples/tcp-threaded-bare");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds it; or run `cargo build -p tcp-threaded --examples`",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn the_bare_server_serves_the_full_client() {
+    let server = Server::start(&bare(), &["server", "--port", "0"]);
+    let port = port_of(&server);
+    let out = run(
+        BIN,
+        &[
+            "client",
+            "--port",
+            &port,
+            "--connections",
+            "3",
+            "--requests",
+            "4",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("requests=12 errors=0 "),
+        "{}",
+        stdout(&out)
+    );
+    server.wait_stderr_count("4 lines, closed", 3);
+}
+
+#[test]
+fn the_full_server_serves_the_bare_client() {
+    let server = server(&[]);
+    let port = port_of(&server);
+    let out = run(&bare(), &["client", "--port", &port, "hello", "world"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello\nworld\n");
+    server.wait_stderr("2 requests, closed");
 }
