@@ -17,6 +17,7 @@ use common::args::seconds;
 use common::endpoint::{Endpoint, connect_tcp};
 
 use crate::percentile::percentile;
+use crate::plural::plural;
 
 /// Every latency is kept (8 bytes each) for exact percentiles: this many
 /// in all, connections times requests, is 80 MB at most.
@@ -127,9 +128,10 @@ pub fn run(args: &ClientArgs) -> Result<()> {
         percentile(&latencies, 99.0),
     )?;
     match first_error {
-        Some(e) if failed > 0 => {
-            Err(e.context(format!("{failed} requests failed; the first failure")))
-        }
+        Some(e) if failed > 0 => Err(e.context(format!(
+            "{} failed; the first failure",
+            plural(failed, "request")
+        ))),
         _ => Ok(()),
     }
 }

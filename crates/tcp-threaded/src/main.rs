@@ -24,6 +24,7 @@ mod client;
 mod connection;
 mod lines;
 mod percentile;
+mod plural;
 mod pool;
 mod server;
 mod slots;

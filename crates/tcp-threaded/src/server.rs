@@ -28,6 +28,7 @@ use common::stop::Stop;
 use common::{log, narrate};
 
 use crate::connection::{self, Ended, Setup};
+use crate::plural::plural;
 use crate::pool::ThreadPool;
 use crate::slots::{Slot, Slots};
 
@@ -229,26 +230,5 @@ fn handle(stream: TcpStream, slot: Slot, peer: SocketAddr, setup: &Setup, totals
         // An over-long line, a reset, an idle or vanished client: this
         // connection ends, logged; every other one carries on.
         Err(e) => log!("{peer}: {requests}, connection ended: {e:#}"),
-    }
-}
-
-/// "1 request", "2 requests".
-pub fn plural(n: u64, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::plural;
-
-    #[test]
-    fn one_is_singular_everything_else_plural() {
-        assert_eq!(plural(0, "request"), "0 requests");
-        assert_eq!(plural(1, "connection"), "1 connection");
-        assert_eq!(plural(2, "connection"), "2 connections");
     }
 }
