@@ -144,13 +144,11 @@ fn read_exact(stream: &mut TcpStream, buf: &mut [u8]) -> Result<()> {
     })
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
+// The one definition of a percentile (nearest rank), shared with the
+// tcp-threaded load client so both report the same p50 for the same data.
+#[path = "../../../crates/tcp-threaded/src/percentile.rs"]
+mod percentile;
+use percentile::percentile;
 
 /// Single-connection throughput: a writer thread sends `bytes` of a known
 /// pattern while this thread reads the echo and checks every byte.
