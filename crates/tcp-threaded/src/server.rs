@@ -63,8 +63,8 @@ pub struct ServerArgs {
     /// client is accepted and reset at once, so it knows, and does not hang.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_connections: u32,
-    /// Drop a client that sends nothing, or takes longer than this to send
-    /// one line, or leaves our replies unread, for this long.
+    /// Drop a client that sends nothing, or leaves our replies unread, for
+    /// this long, or takes longer than this to send one line.
     #[arg(long, default_value = "30", value_name = "SECS", value_parser = seconds)]
     idle_timeout: Duration,
     /// Close any connection after this long, however busy: a client that
