@@ -46,7 +46,7 @@ pub enum Ended {
 }
 
 /// Serves `stream` until the client closes or the server stops, counting
-/// answered requests in `answered`. An error ends this connection only.
+/// the requests whose answers were written in `answered`. An error ends this connection only.
 pub fn serve(stream: TcpStream, setup: &Setup, answered: &mut u64) -> Result<Ended> {
     if setup.stop.is_stopped() {
         // Queued before the stop, picked up after it: never started.
@@ -55,16 +55,17 @@ pub fn serve(stream: TcpStream, setup: &Setup, answered: &mut u64) -> Result<End
     // Replies are small and someone is waiting for each: no Nagle delay.
     stream.set_nodelay(true).context("setting TCP_NODELAY")?;
     let stream = Guarded::new(stream, &setup.cutoff, setup.limits)
-        .context("setting the socket's write timeout")?;
+        .context("setting the socket's timeouts")?;
     let mut lines = Lines::new(stream, setup.max_line, setup.limits.idle);
-    let mut replies = Vec::new();
+    // Answers not yet written, and how many requests they answer.
+    let (mut replies, mut pending) = (Vec::new(), 0);
 
     while let Some(line) = lines.next_line()? {
         if !setup.delay.is_zero() && setup.cutoff.wait_timeout(setup.delay) {
             bail!("cut off during a request's work (the server is stopping)");
         }
         replies.extend_from_slice(line);
-        *answered += 1;
+        pending += 1;
         // With no work to wait for, the next request may already be
         // buffered (a client that pipelines): answer it in the same write.
         // Otherwise this answer goes out now; nobody waits for the last one.
@@ -75,6 +76,7 @@ pub fn serve(stream: TcpStream, setup: &Setup, answered: &mut u64) -> Result<End
             let stream = lines.get_mut();
             stream.write_all(&replies).context("writing replies")?;
             replies.clear();
+            *answered += std::mem::take(&mut pending);
         }
         if stopping {
             // A stop ends a burst of pipelined requests here.
