@@ -46,7 +46,8 @@ pub enum Ended {
 }
 
 /// Serves `stream` until the client closes or the server stops, counting
-/// the requests whose answers were written in `answered`. An error ends this connection only.
+/// in `answered` the requests whose answers were written. An error ends
+/// this connection only.
 pub fn serve(stream: TcpStream, setup: &Setup, answered: &mut u64) -> Result<Ended> {
     if setup.stop.is_stopped() {
         // Queued before the stop, picked up after it: never started.
