@@ -38,7 +38,7 @@ fn server(port: u16) -> io::Result<()> {
         // The whole lesson in one call: the accept loop goes straight back
         // to accept() while a new thread serves this client.
         thread::spawn(move || match serve(stream) {
-            Ok(lines) => eprintln!("{peer}: {lines} lines, closed"),
+            Ok(lines) => eprintln!("{peer}: closed; lines echoed: {lines}"),
             Err(e) => eprintln!("{peer}: {e}"),
         });
     }

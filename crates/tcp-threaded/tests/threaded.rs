@@ -746,7 +746,7 @@ fn the_bare_server_serves_the_full_client() {
         "{}",
         stdout(&out)
     );
-    server.wait_stderr_count("4 lines, closed", 3);
+    server.wait_stderr_count("closed; lines echoed: 4", 3);
 }
 
 #[test]
