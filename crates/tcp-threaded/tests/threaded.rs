@@ -4,9 +4,9 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -709,23 +709,50 @@ fn server_trace_narrates_each_real_read_with_its_count() {
     }
 }
 
-/// The bare example, built by `cargo test` next to the test binaries.
-fn bare() -> String {
-    let path: PathBuf = std::path::Path::new(BIN)
-        .parent()
-        .unwrap()
-        .join("examples/tcp-threaded-bare");
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test` builds it; or run `cargo build -p tcp-threaded --examples`",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
+/// The bare example, built here: `cargo test NAME` builds no examples, so
+/// a binary left from an earlier build could be stale. Built once per test
+/// run, with the profile and target directory of the binary under test.
+fn bare() -> &'static str {
+    static BUILT: OnceLock<String> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let profile_dir = Path::new(BIN).parent().unwrap();
+        let target_dir = profile_dir.parent().unwrap().to_str().unwrap();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some(other) => other,
+            None => panic!("no profile directory in {BIN}"),
+        };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let out = run(
+            &cargo,
+            &[
+                "build",
+                "--quiet",
+                "--manifest-path",
+                manifest,
+                "--example",
+                "tcp-threaded-bare",
+                "--profile",
+                profile,
+                "--target-dir",
+                target_dir,
+            ],
+            b"",
+        );
+        assert!(
+            out.status.success(),
+            "building the bare example: {}",
+            stderr(&out)
+        );
+        let path = profile_dir.join("examples/tcp-threaded-bare");
+        path.to_string_lossy().into_owned()
+    })
 }
 
 #[test]
 fn the_bare_server_serves_the_full_client() {
-    let server = Server::start(&bare(), &["server", "--port", "0"]);
+    let server = Server::start(bare(), &["server", "--port", "0"]);
     let port = port_of(&server);
     let out = run(
         BIN,
@@ -753,7 +780,7 @@ fn the_bare_server_serves_the_full_client() {
 fn the_full_server_serves_the_bare_client() {
     let server = server(&[]);
     let port = port_of(&server);
-    let out = run(&bare(), &["client", "--port", &port, "hello", "world"], b"");
+    let out = run(bare(), &["client", "--port", &port, "hello", "world"], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "hello\nworld\n");
     server.wait_stderr("2 requests, closed");
