@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::thread;
@@ -709,45 +708,12 @@ fn server_trace_narrates_each_real_read_with_its_count() {
     }
 }
 
-/// The bare example, built here: `cargo test NAME` builds no examples, so
-/// a binary left from an earlier build could be stale. Built once per test
-/// run, with the profile and target directory of the binary under test.
+/// The bare example, built (once per test run) by test-support:
+/// `cargo test NAME` builds no examples, so a binary left from an earlier
+/// build could be stale.
 fn bare() -> &'static str {
     static BUILT: OnceLock<String> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let profile_dir = Path::new(BIN).parent().unwrap();
-        let target_dir = profile_dir.parent().unwrap().to_str().unwrap();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => "dev",
-            Some(other) => other,
-            None => panic!("no profile directory in {BIN}"),
-        };
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-        let out = run(
-            &cargo,
-            &[
-                "build",
-                "--quiet",
-                "--manifest-path",
-                manifest,
-                "--example",
-                "tcp-threaded-bare",
-                "--profile",
-                profile,
-                "--target-dir",
-                target_dir,
-            ],
-            b"",
-        );
-        assert!(
-            out.status.success(),
-            "building the bare example: {}",
-            stderr(&out)
-        );
-        let path = profile_dir.join("examples/tcp-threaded-bare");
-        path.to_string_lossy().into_owned()
-    })
+    BUILT.get_or_init(|| test_support::example(env!("CARGO"), "tcp-threaded", "tcp-threaded-bare"))
 }
 
 #[test]
