@@ -751,3 +751,37 @@ fn the_full_server_serves_the_bare_client() {
     assert_eq!(stdout(&out), "hello\nworld\n");
     server.wait_stderr("2 requests, closed");
 }
+
+#[test]
+fn the_bare_file_is_short_std_only_and_the_readme_cites_its_lines() {
+    let source: Vec<&str> = include_str!("../examples/tcp-threaded-bare.rs")
+        .lines()
+        .collect();
+    assert!(source.len() <= 80, "{} lines", source.len());
+    for line in &source {
+        if let Some(path) = line.strip_prefix("use ") {
+            assert!(path.starts_with("std::"), "not std: {line}");
+        }
+    }
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains(&format!("whole idea in {} lines", source.len())),
+        "the README gives the bare file's length ({} lines)",
+        source.len()
+    );
+    for function in ["server", "serve"] {
+        let cited = format!("`examples/tcp-threaded-bare.rs`, `{function}()` (lines ");
+        let at = readme.find(&cited).expect("the reading order cites it") + cited.len();
+        let (first, last) = readme[at..]
+            .split_once(')')
+            .and_then(|(range, _)| range.split_once('-'))
+            .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)))
+            .expect("a line range");
+        assert!(
+            source[first - 1].starts_with(&format!("fn {function}(")),
+            "line {first}: {}",
+            source[first - 1]
+        );
+        assert_eq!(source[last - 1], "}", "line {last} ends {function}()");
+    }
+}
