@@ -120,10 +120,20 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     log!("serving in {:?} mode", args.mode);
 
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    let mut failure = None;
     // stop.incoming(): accept() until a stop; EMFILE backs off, ECONNABORTED
     // is skipped (see common/src/stop.rs).
     for conn in stop.incoming(&listener) {
-        let (stream, peer) = conn?;
+        let (stream, peer) = match conn {
+            Ok(conn) => conn,
+            // The listener failed for good. Stop as a signal would, so the
+            // open connections end (within GRACE) before the error is told.
+            Err(e) => {
+                failure = Some(e);
+                stop.trigger();
+                break;
+            }
+        };
         let Some(slot) = slots.take() else {
             refuse(stream, peer, args.max_connections);
             totals.refused.fetch_add(1, Ordering::Relaxed);
@@ -135,7 +145,13 @@ pub fn run(args: &ServerArgs) -> Result<()> {
             move || handle(stream, slot, peer, &setup, &totals)
         };
         match (args.mode, &pool) {
-            (Mode::Pool, Some(pool)) => pool.execute(job)?,
+            (Mode::Pool, Some(pool)) => {
+                if let Err(e) = pool.execute(job) {
+                    failure = Some(e);
+                    stop.trigger();
+                    break;
+                }
+            }
             (Mode::Thread, _) => {
                 // Forget threads that have finished, so the list stays short.
                 threads.retain(|t| !t.is_finished());
@@ -165,7 +181,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         plural(totals.requests.load(Ordering::Relaxed), "request"),
         totals.refused.load(Ordering::Relaxed),
     );
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 /// A stop's second phase: GRACE after it, `cutoff` ends every wait of every
