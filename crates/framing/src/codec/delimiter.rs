@@ -53,7 +53,8 @@ pub fn read(
         let body = message.len() - if found { delimiter.len() } else { 0 };
         // While unfinished, `body` may still hold the delimiter's first
         // bytes; allow for them before calling the message too long.
-        if body > max_len + if found { 0 } else { delimiter.len() - 1 } {
+        let allowance = if found { 0 } else { delimiter.len() - 1 };
+        if body > max_len.saturating_add(allowance) {
             return Err(invalid(format!(
                 "message longer than {max_len} bytes (--max-len)"
             )));
@@ -103,9 +104,15 @@ pub fn parse(text: &str) -> Result<Vec<u8>, String> {
             Some('0') => 0,
             Some('\\') => b'\\',
             Some('x') => {
+                // Exactly two hex digits: from_str_radix alone would also
+                // take `+1`, and take(2) alone a lone `1` at the end.
                 let hex: String = chars.by_ref().take(2).collect();
-                u8::from_str_radix(&hex, 16)
-                    .map_err(|_| format!("bad escape \\x{hex}: want two hex digits"))?
+                if hex.len() != 2 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(format!(
+                        "bad escape \\x{hex}: want two hex digits, as in \\x0a"
+                    ));
+                }
+                u8::from_str_radix(&hex, 16).map_err(|e| e.to_string())?
             }
             other => {
                 return Err(format!(

@@ -10,8 +10,10 @@ use super::invalid;
 pub fn read(reader: &mut impl BufRead, max_len: usize) -> io::Result<Vec<u8>> {
     let mut message = Vec::new();
     // take(max_len + 1): one byte past the limit is enough to know the
-    // limit was crossed, without reading (or storing) the rest.
-    reader.take(max_len as u64 + 1).read_to_end(&mut message)?;
+    // limit was crossed, without reading (or storing) the rest. Saturating:
+    // with the largest limit, + 1 must not wrap to 0 and read nothing.
+    let past_the_limit = (max_len as u64).saturating_add(1);
+    reader.take(past_the_limit).read_to_end(&mut message)?;
     if message.len() > max_len {
         return Err(invalid(format!(
             "message longer than {max_len} bytes (--max-frame)"

@@ -17,7 +17,7 @@ pub mod fixed;
 pub mod length;
 pub mod netstring;
 
-use std::io;
+use std::io::{self, Read};
 
 /// The five strategies, as `--strategy` spells them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +64,24 @@ pub fn read_exact_or_truncated(
     }
     Ok(())
 }
+
+/// Reads a body of `length` bytes, which the peer announced. The buffer
+/// starts small and grows with the bytes that actually arrive: a header is
+/// a claim, not a promise, and `vec![0; length]` would let a 12-byte header
+/// make us allocate gigabytes before a single byte of the body is here.
+pub fn read_body(reader: &mut impl io::Read, length: usize, what: &str) -> io::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(length.min(FIRST_ALLOCATION));
+    // read_to_end doubles the buffer only when it is full, so it holds at
+    // most twice what arrived; take() stops it at the frame's end.
+    reader.by_ref().take(length as u64).read_to_end(&mut body)?;
+    if body.len() < length {
+        return Err(truncated(what, body.len(), length));
+    }
+    Ok(body)
+}
+
+/// The most [`read_body`] allocates before any of the body arrived.
+pub const FIRST_ALLOCATION: usize = 4096;
 
 /// True if no byte is left: a clean place for the conversation to end.
 pub fn at_eof(reader: &mut impl io::BufRead) -> io::Result<bool> {

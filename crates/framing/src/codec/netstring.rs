@@ -4,10 +4,11 @@
 
 use std::io::{self, BufRead, Write};
 
-use super::{at_eof, invalid, read_exact_or_truncated, truncated};
+use super::{at_eof, invalid, read_body, read_exact_or_truncated, truncated};
 
 /// Reads one netstring, or `None` at a clean EOF before it. The length is
-/// checked against `max_frame` as its digits arrive, before allocating.
+/// checked against `max_frame` as its digits arrive, and the body's buffer
+/// grows with the bytes that really arrive, never with the number claimed.
 pub fn read(reader: &mut impl BufRead, max_frame: usize) -> io::Result<Option<Vec<u8>>> {
     if at_eof(reader)? {
         return Ok(None);
@@ -26,13 +27,17 @@ pub fn read(reader: &mut impl BufRead, max_frame: usize) -> io::Result<Option<Ve
                 if digits == 1 && length == 0 {
                     return Err(invalid("netstring length has a leading zero".into()));
                 }
-                length = length * 10 + usize::from(byte[0] - b'0');
+                // Checked: 20 nines must be refused, not wrap to a small number.
+                length = length
+                    .checked_mul(10)
+                    .and_then(|l| l.checked_add(usize::from(byte[0] - b'0')))
+                    .filter(|&l| l <= max_frame)
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "netstring length is over the {max_frame}-byte limit (--max-frame)"
+                        ))
+                    })?;
                 digits += 1;
-                if length > max_frame {
-                    return Err(invalid(format!(
-                        "netstring length is over the {max_frame}-byte limit (--max-frame)"
-                    )));
-                }
             }
             b':' if digits > 0 => break,
             other => {
@@ -43,8 +48,7 @@ pub fn read(reader: &mut impl BufRead, max_frame: usize) -> io::Result<Option<Ve
             }
         }
     }
-    let mut message = vec![0; length];
-    read_exact_or_truncated(reader, &mut message, "a netstring")?;
+    let message = read_body(reader, length, "a netstring")?;
     let mut comma = [0u8; 1];
     read_exact_or_truncated(reader, &mut comma, "a netstring's closing comma")?;
     if comma[0] != b',' {

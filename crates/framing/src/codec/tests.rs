@@ -152,6 +152,57 @@ fn delimiter_escapes_parse() {
     assert!(delimiter::parse("").is_err());
     assert!(delimiter::parse("\\q").is_err());
     assert!(delimiter::parse("\\xZZ").is_err());
+    // Two hex digits, no more and no fewer: from_str_radix alone takes `+1`.
+    assert_eq!(delimiter::parse("\\x0A").unwrap(), b"\n");
+    for bad in ["\\x+1", "\\x1", "\\x", "\\x1g", "\\x-1", "ab\\x1"] {
+        let error = delimiter::parse(bad).unwrap_err();
+        assert!(error.contains("two hex digits"), "{bad}: {error}");
+    }
+}
+
+#[test]
+fn an_empty_message_is_refused_by_the_length_writer() {
+    // Its zero length is the end marker: the reader would stop there.
+    let mut wire = Vec::new();
+    let error = length::write(&mut wire, b"").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("end marker"), "{error}");
+    assert!(
+        wire.is_empty(),
+        "nothing may be written for a refused message"
+    );
+}
+
+#[test]
+fn lengths_at_the_edge_of_the_integers_are_refused_not_wrapped() {
+    // 2^64 as a netstring length: wrapping would make it 0, an empty message.
+    for limit in [usize::MAX, u32::MAX as usize, 1 << 20] {
+        let error = netstring::read(
+            &mut reader(b"18446744073709551616:,".to_vec(), vec![64]),
+            limit,
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidData, "limit {limit}");
+    }
+    // The largest limits still let ordinary messages through.
+    let message = netstring::read(
+        &mut reader(b"11:hello world,".to_vec(), vec![3]),
+        usize::MAX,
+    );
+    assert_eq!(message.unwrap().as_deref(), Some(&b"hello world"[..]));
+    let mut framed = Vec::new();
+    length::write(&mut framed, b"hello world").unwrap();
+    let message = length::read(&mut reader(framed, vec![3]), usize::MAX);
+    assert_eq!(message.unwrap().as_deref(), Some(&b"hello world"[..]));
+    let line = delimiter::read(
+        &mut reader(b"hello world\r\n".to_vec(), vec![3]),
+        b"\r\n",
+        usize::MAX,
+    );
+    assert_eq!(line.unwrap().as_deref(), Some(&b"hello world"[..]));
+    // `max + 1` once wrapped to 0 here: the message came out empty.
+    let whole = eof::read(&mut reader(b"hello world".to_vec(), vec![3]), usize::MAX);
+    assert_eq!(whole.unwrap(), b"hello world");
 }
 
 #[test]
@@ -202,9 +253,48 @@ fn hostile_sizes_never_make_a_decoder_allocate_them() {
         largest <= BOUND,
         "delimiter: allocated {largest} bytes at once"
     );
-    let mut r = reader(endless_line, vec![4096]);
+    let mut r = reader(endless_line.clone(), vec![4096]);
     let largest = largest_allocation(|| drop(eof::read(&mut r, LIMIT)));
     assert!(largest <= BOUND, "eof: allocated {largest} bytes at once");
+}
+
+#[test]
+fn with_the_largest_limits_buffers_grow_only_with_what_arrives() {
+    // A limit as large as the integers allow, so only the decoders' own
+    // care stands between a 12-byte header and a 100 GB allocation. 100
+    // bytes arrive after each header: a decoder may allocate for those
+    // (and a small first buffer), not for what the header claims.
+    const BOUND: usize = 16 * 1024;
+    let tail = [b'x'; 100];
+    let mut r = reader([&b"99999999999:"[..], &tail].concat(), vec![4096]);
+    let largest = largest_allocation(|| {
+        let error = netstring::read(&mut r, usize::MAX).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UnexpectedEof, "{error}");
+    });
+    assert!(
+        largest <= BOUND,
+        "netstring: allocated {largest} bytes at once"
+    );
+    let mut r = reader([&u32::MAX.to_be_bytes()[..], &tail].concat(), vec![4096]);
+    let largest = largest_allocation(|| {
+        let error = length::read(&mut r, usize::MAX).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UnexpectedEof, "{error}");
+    });
+    assert!(
+        largest <= BOUND,
+        "length: allocated {largest} bytes at once"
+    );
+    // What does arrive is all kept: 1 MB in 4 KiB reads, nothing lost.
+    let body = vec![b'y'; 1_000_000];
+    let mut r = reader([&b"1000000:"[..], &body, b","].concat(), vec![4096]);
+    let largest = largest_allocation(|| {
+        let message = netstring::read(&mut r, usize::MAX).unwrap().unwrap();
+        assert_eq!(message, body);
+    });
+    assert!(
+        largest <= 4 * body.len(),
+        "netstring: allocated {largest} bytes for a 1 MB body"
+    );
 }
 
 #[test]
@@ -301,6 +391,27 @@ fn pipelined_small_frames_cost_a_small_fraction_of_a_read_each() {
     assert!(per_frame <= 0.05, "{per_frame} reads per frame");
 }
 
+/// Whether `message` + `delimiter` decodes as exactly `message`, nothing
+/// left over: the reader's view of "this message can be sent".
+fn reads_back_alone(message: &[u8], delim: &[u8]) -> bool {
+    let mut read = reader([message, delim].concat(), vec![5]);
+    matches!(delimiter::read(&mut read, delim, usize::MAX), Ok(Some(m)) if m == message)
+        && matches!(delimiter::read(&mut read, delim, usize::MAX), Ok(None))
+}
+
+#[test]
+fn the_delimiter_oracle_accepts_and_refuses() {
+    // The proptest below leans on reads_back_alone; it must say both.
+    assert!(reads_back_alone(b"hello", b"\n"));
+    assert!(reads_back_alone(b"ab\r", b"\r\n"));
+    assert!(!reads_back_alone(b"a\nb", b"\n"));
+    assert!(!reads_back_alone(b"--END-", b"--END--"));
+    // And the writer sends what the reader gets back.
+    for delim in [&b"\n"[..], b"\r\n", b"\x00", b"--END--"] {
+        delimiter::write(&mut Vec::new(), b"hello", delim).unwrap();
+    }
+}
+
 fn message() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(any::<u8>(), 0..200)
 }
@@ -315,14 +426,17 @@ proptest! {
 
     #[test]
     fn length_round_trips(messages in prop::collection::vec(message(), 0..20), sizes in chunk_sizes()) {
+        // An empty message would be the terminator: the writer refuses
+        // exactly those, and every other message arrives.
         let mut wire = Vec::new();
-        for m in &messages {
-            length::write(&mut wire, m).unwrap();
+        let mut expected = Vec::new();
+        for m in messages {
+            match length::write(&mut wire, &m) {
+                Ok(()) => expected.push(m),
+                Err(_) => prop_assert!(m.is_empty(), "refused a {}-byte message", m.len()),
+            }
         }
         length::write_end(&mut wire).unwrap();
-        // An empty message is indistinguishable from the terminator: the
-        // book's protocol cannot send one, so the reader stops there.
-        let expected: Vec<_> = messages.iter().take_while(|m| !m.is_empty()).cloned().collect();
         let mut read = reader(wire, sizes);
         let mut got = Vec::new();
         while let Some(m) = length::read(&mut read, 1024).unwrap() {
@@ -351,13 +465,19 @@ proptest! {
         delim in prop::sample::select(vec![&b"\n"[..], b"\r\n", b"\x00", b"--END--"]),
         sizes in chunk_sizes(),
     ) {
-        // The writer refuses exactly the messages it cannot frame.
+        // The writer refuses exactly the messages it cannot frame. The
+        // judge is the reader, not the writer's own is_sendable: would
+        // `message + delimiter`, alone on the wire, come back as `message`?
         let mut wire = Vec::new();
         let mut sent = Vec::new();
         for m in messages {
+            let readable = reads_back_alone(&m, delim);
             match delimiter::write(&mut wire, &m, delim) {
-                Ok(()) => sent.push(m),
-                Err(_) => prop_assert!(!delimiter::is_sendable(&m, delim)),
+                Ok(()) => {
+                    prop_assert!(readable, "sent {:?}, which the reader would cut", m);
+                    sent.push(m);
+                }
+                Err(_) => prop_assert!(!readable, "refused {:?}, which the reader would get", m),
             }
         }
         let messages = sent;
