@@ -15,15 +15,14 @@
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use common::args::seconds;
 use common::endpoint::{Endpoint, announce, connect_tcp, listen_tcp};
-use common::log;
-use common::narrate;
+use common::guard::{Guarded, Limits};
 use common::stop::Stop;
-
-use crate::patient::Patient;
+use common::{log, narrate};
 
 /// The book's text, sent over and over.
 const PHRASE: &[u8] = b"capitalize this!";
@@ -33,13 +32,13 @@ pub struct UpperServerArgs {
     #[command(flatten)]
     endpoint: Endpoint<7003>,
     /// Drop a client that makes no progress (reading or writing) for this long.
-    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    idle_timeout: u64,
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = seconds)]
+    idle_timeout: Duration,
     /// Close any connection after this long, however busy: a client that
     /// trickles a byte a second is never idle, yet holds this one-at-a-time
     /// server (and everyone waiting behind it) for as long as it likes.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
-    max_connection_secs: u64,
+    #[arg(long, default_value = "120", value_name = "SECS", value_parser = seconds)]
+    max_connection_secs: Duration,
 }
 
 #[derive(clap::Args)]
@@ -53,8 +52,8 @@ pub struct DeadlockClientArgs {
     #[arg(long)]
     fix: bool,
     /// Call it a deadlock when nothing moves for this many seconds.
-    #[arg(long, default_value_t = 2, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    stall_secs: u64,
+    #[arg(long, default_value = "2", value_name = "SECS", value_parser = seconds)]
+    stall_secs: Duration,
 }
 
 pub fn upper_server(args: &UpperServerArgs) -> Result<()> {
@@ -64,32 +63,36 @@ pub fn upper_server(args: &UpperServerArgs) -> Result<()> {
         .local_addr()
         .context("reading the listener's address")?;
     announce(local)?;
-    let idle = Duration::from_secs(args.idle_timeout);
-    let max_connection = Duration::from_secs(args.max_connection_secs);
+    let limits = Limits {
+        idle: args.idle_timeout,
+        lifetime: args.max_connection_secs,
+    };
     let mut clients = 0u64;
     for conn in stop.incoming(&listener) {
         let (stream, peer) = conn?;
         clients += 1;
-        let deadline = Instant::now() + max_connection;
-        match upper_case_until_eof(&stream, &stop, idle, deadline) {
+        let upper_cased = Guarded::new(stream, &stop, limits)
+            .context("setting a write timeout")
+            .and_then(upper_case_until_eof);
+        match upper_cased {
             Ok(bytes) => log!("{peer}: upper-cased {bytes} bytes, closed"),
             // Typically: the deadlocked client gave up and closed while we
             // were blocked writing to it (broken pipe / reset).
             Err(e) => log!("{peer}: connection ended: {e:#}"),
         }
     }
-    log!("stopped: served {clients} clients");
+    log!(
+        "stopped: served {}",
+        framing::escape::count(clients, "client")
+    );
     Ok(())
 }
 
 /// Reads 1024-byte chunks and writes each back upper-cased, like the book.
-fn upper_case_until_eof(
-    stream: &TcpStream,
-    stop: &Stop,
-    idle: Duration,
-    deadline: Instant,
-) -> Result<u64> {
-    let mut socket = Patient::new(stream, stop, idle, deadline)?;
+/// The socket is guarded (common/src/guard.rs): each read and write ends on
+/// a stop, an idle client or the connection's deadline, so neither a
+/// client that streams without end nor one that never reads can hold it.
+fn upper_case_until_eof(mut socket: Guarded) -> Result<u64> {
     let mut chunk = [0u8; 1024];
     let mut total = 0u64;
     loop {
@@ -103,12 +106,20 @@ fn upper_case_until_eof(
             .with_context(|| format!("writing back, after {total} bytes"))?;
         total += n as u64;
     }
-    stream.shutdown(Shutdown::Write).context("half-closing")?;
+    socket.shutdown(Shutdown::Write).context("half-closing")?;
     Ok(total)
 }
 
+/// The command that starts the server a deadlock-client needs.
+pub fn server_command(args: &DeadlockClientArgs) -> String {
+    match args.endpoint.port {
+        7003 => "cargo run -p framing -- upper-server".to_string(),
+        port => format!("cargo run -p framing -- upper-server --port {port}"),
+    }
+}
+
 pub fn deadlock_client(args: &DeadlockClientArgs) -> Result<()> {
-    let stall = Duration::from_secs(args.stall_secs);
+    let stall = args.stall_secs;
     let stream = connect_tcp(&args.endpoint.host, args.endpoint.port, stall)?;
     // These timeouts are the deadlock detector: a send() or recv() that
     // makes no progress at all for `stall` fails instead of blocking forever.
@@ -221,7 +232,7 @@ fn explain(stalled: Stalled, args: &DeadlockClientArgs, received: u64) -> anyhow
          send() and stopped reading, so its receive buffer and our send buffer filled up \
          too. Both sides now wait in send() for the other to read. Run with --fix to read \
          while sending",
-        args.stall_secs,
+        args.stall_secs.as_secs_f64(),
         args.bytes,
     )
 }

@@ -39,6 +39,14 @@ pub fn quote(message: &[u8], max: usize) -> String {
     format!("\"{shown}...\" ({} bytes)", message.len())
 }
 
+/// `1 message`, `2 messages`: a count with its noun, singular for one.
+pub fn count(n: u64, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// Unicode's format characters (category Cf: bidirectional overrides and
 /// isolates, zero-width characters, the byte order mark, tags) and the line
 /// and paragraph separators (Zl, Zp): printed as they are, they would

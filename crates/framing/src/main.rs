@@ -23,7 +23,6 @@
 mod client;
 mod deadlock;
 mod options;
-mod patient;
 mod server;
 
 use std::process::ExitCode;
@@ -56,11 +55,24 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     common::trace::set_enabled(cli.trace);
-    let result = match cli.command {
-        Command::Server(args) => server::run(&args),
-        Command::Client(args) => client::run(&args),
-        Command::UpperServer(args) => deadlock::upper_server(&args),
-        Command::DeadlockClient(args) => deadlock::deadlock_client(&args),
-    };
-    common::report::exit_code("cargo run -p framing -- server", result)
+    match cli.command {
+        // A client's hints name the server it needed: the same strategy
+        // and options, or upper-server for the deadlock.
+        Command::Client(args) => {
+            let server = args.framing.server_command(args.endpoint.port);
+            let result = client::run(&args);
+            common::report::exit_code_with(&server, result, |e| client::hint(e, &server))
+        }
+        Command::DeadlockClient(args) => {
+            let server = deadlock::server_command(&args);
+            common::report::exit_code(&server, deadlock::deadlock_client(&args))
+        }
+        Command::Server(args) => {
+            common::report::exit_code("cargo run -p framing -- server", server::run(&args))
+        }
+        Command::UpperServer(args) => common::report::exit_code(
+            "cargo run -p framing -- upper-server",
+            deadlock::upper_server(&args),
+        ),
+    }
 }

@@ -1,30 +1,36 @@
 //! The receiving side: accept clients one after another and print every
 //! message they send, decoded with the chosen strategy, as
-//! `message: TEXT`. A bad frame ends that client's connection with a
-//! logged reason; the next client is served as usual.
+//! `message: TEXT`. `converse` is the whole idea: a codec's `read` in a
+//! loop. Underneath it, the socket is a `Guarded` stream (common/src/
+//! guard.rs): every wait there ends on Ctrl-C, an idle client or the
+//! connection's deadline, so the loop here needs no timeouts of its own.
+//!
+//! A bad frame ends that client's connection with a logged reason and a
+//! reset, so its sender learns it was refused; the next client is served
+//! as usual. If our own stdout fails, printing is this server's whole job:
+//! it stops with that error instead of telling clients all is well.
 
-use std::cell::RefCell;
-use std::io::{BufReader, BufWriter, ErrorKind, Read, StdoutLock, Write};
+use std::io::{self, BufReader, BufWriter, Stdout, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use common::args::seconds;
 use common::endpoint::{Endpoint, announce, listen_tcp};
-use common::log;
-use common::narrate;
+use common::guard::{Guarded, Limits};
 use common::stop::Stop;
+use common::{log, narrate, out};
 use framing::codec::{self, Strategy};
-use framing::escape::escape;
+use framing::escape::{count, escape};
 
 use crate::options::FramingArgs;
-use crate::patient::Patient;
 
 /// The book's tcp_sixteen.py server answers every record with this.
 pub const FAREWELL: &[u8] = b"Farewell, client";
 
-/// 64 KiB: one read() brings in thousands of small frames, which the
+/// 64 KiB: one recv() brings in thousands of small frames, which the
 /// codecs then take from memory. Unbuffered, a 16-byte length frame costs
-/// two read() calls (header, body); buffered, a small fraction of one.
+/// two recv() calls (header, body); buffered, a small fraction of one.
 const READ_BUFFER: usize = 64 * 1024;
 
 #[derive(clap::Args)]
@@ -34,13 +40,19 @@ pub struct ServerArgs {
     #[command(flatten)]
     framing: FramingArgs,
     /// Drop a client that makes no progress for this long.
-    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    idle_timeout: u64,
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = seconds)]
+    idle_timeout: Duration,
     /// Close any connection after this long, however busy: a client that
     /// trickles a byte a second is never idle, yet holds this one-at-a-time
     /// server (and everyone waiting behind it) for as long as it likes.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
-    max_connection_secs: u64,
+    #[arg(long, default_value = "120", value_name = "SECS", value_parser = seconds)]
+    max_connection_secs: Duration,
+    /// For `make bench` only: collect the printed lines in a 64 KiB buffer,
+    /// written when it fills and when a client leaves (a few write() calls
+    /// per 20 000 small frames instead of one each). Messages may then
+    /// show up late, so the lesson does not do it by default.
+    #[arg(long)]
+    batch_output: bool,
 }
 
 pub fn run(args: &ServerArgs) -> Result<()> {
@@ -51,121 +63,196 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         .local_addr()
         .context("reading the listener's address")?;
     announce(local)?;
-    let idle = Duration::from_secs(args.idle_timeout);
-    let max_connection = Duration::from_secs(args.max_connection_secs);
+    let limits = Limits {
+        idle: args.idle_timeout,
+        lifetime: args.max_connection_secs,
+    };
+    let mut output = Output::new(args.batch_output);
     let (mut clients, mut messages) = (0u64, 0u64);
     for conn in stop.incoming(&listener) {
         let (stream, peer) = conn?;
         clients += 1;
-        let deadline = Instant::now() + max_connection;
-        match serve(&stream, &args.framing, idle, deadline, &stop) {
-            Ok(count) => {
-                messages += count;
-                log!("{peer}: {count} messages, closed");
+        match serve(stream, &args.framing, limits, &stop, &mut output) {
+            Ok(printed) => {
+                messages += printed;
+                log!("{peer}: {}, closed", count(printed, "message"));
             }
-            // A bad frame, an oversized length, EOF inside a frame, a reset:
-            // this client is done; the server goes on to the next one.
+            // Our stdout is closed or failing: nobody sees what we print,
+            // and carrying on would tell the next clients all is well. Not
+            // the client's fault, so no "connection ended" line blaming it.
+            Err(e) if output.failed => return Err(e),
+            // A bad frame, an oversized length, EOF inside a frame, a reset,
+            // a stop: this client is done; the server goes on to the next.
             Err(e) => log!("{peer}: connection ended: {e:#}"),
         }
     }
-    log!("stopped: served {clients} clients, {messages} messages");
+    output.flush()?;
+    log!(
+        "stopped: served {}, {}",
+        count(clients, "client"),
+        count(messages, "message")
+    );
     Ok(())
 }
 
-/// Decodes and prints every message of one client; returns how many.
+/// One client, start to end; returns how many messages it sent.
 fn serve(
-    stream: &TcpStream,
+    stream: TcpStream,
     framing: &FramingArgs,
-    idle: Duration,
-    deadline: Instant,
+    limits: Limits,
     stop: &Stop,
+    output: &mut Output,
 ) -> Result<u64> {
-    // Decoded messages go to stdout through our own buffer, so a burst of
-    // small frames costs one write(), not one per message (stdout alone
-    // writes at every newline). That buffer is flushed just before each
-    // read() from the socket, the moment we might block: no printed
-    // message ever waits for the client's next bytes.
-    let out = RefCell::new(BufWriter::new(std::io::stdout().lock()));
-    let socket = FlushFirst {
-        socket: Patient::new(stream, stop, idle, deadline)?,
-        out: &out,
-    };
-    let mut reader = BufReader::with_capacity(READ_BUFFER, socket);
-    let mut count = 0u64;
-    let mut print = |message: &[u8]| -> Result<()> {
-        count += 1;
-        writeln!(out.borrow_mut(), "message: {}", escape(message)).context("writing to stdout")
-    };
+    let socket = Guarded::new(stream, stop, limits).context("setting a write timeout")?;
+    let mut conn = BufReader::with_capacity(READ_BUFFER, socket);
+    let result = converse(&mut conn, framing, output);
+    if result.is_err() {
+        abort(conn.get_ref().get_ref());
+    } else {
+        narrate!("close()");
+    }
+    result
+}
+
+/// The conversation with one client, as the book's servers have it. The
+/// codecs read from `conn`, a 64 KiB buffer over the guarded socket.
+fn converse(
+    conn: &mut BufReader<Guarded>,
+    framing: &FramingArgs,
+    output: &mut Output,
+) -> Result<u64> {
+    let mut printed = 0u64;
     match framing.strategy {
         Strategy::Eof => {
             // Nothing to say to this client: close our direction at once,
-            // so it knows not to wait for a reply. Then read until its EOF.
-            narrate!("shutdown(Write)");
-            stream.shutdown(Shutdown::Write).context("half-closing")?;
-            let message =
-                codec::eof::read(&mut reader, framing.max_frame).context("reading to EOF")?;
-            narrate!("recv() -> 0 bytes (EOF)");
-            print(&message)?;
+            // so it knows not to wait for a reply (unless it wants an ack).
+            if !framing.ack {
+                conn.get_ref()
+                    .shutdown(Shutdown::Write)
+                    .context("half-closing")?;
+            }
+            let message = codec::eof::read(conn, framing.max_frame).context("reading to EOF")?;
+            output.print(&message)?;
+            printed += 1;
         }
         Strategy::Fixed => {
             let size = framing.size as usize;
-            let Some(record) = codec::fixed::read(&mut reader, size).context("reading a record")?
-            else {
-                anyhow::bail!("closed before sending a record");
+            let Some(record) = codec::fixed::read(conn, size).context("reading a record")? else {
+                bail!("closed before sending a record");
             };
-            print(&record)?;
+            output.print(&record)?;
+            printed += 1;
+            output.flush()?;
+            // The book's reply, sent once the record is printed: for this
+            // strategy it is the acknowledgement.
             let mut farewell = FAREWELL.to_vec();
             farewell.resize(size, b' ');
-            let mut writer = Patient::new(stream, stop, idle, deadline)?;
-            codec::fixed::write(&mut writer, &farewell, size)
+            codec::fixed::write(conn.get_mut(), &farewell, size)
                 .context("sending the farewell record")?;
-            narrate!("sendall({size} bytes)");
         }
         Strategy::Delimiter => {
-            while let Some(message) =
-                codec::delimiter::read(&mut reader, &framing.delimiter.0, framing.max_len)
-                    .context("reading a delimited message")?
+            let delimiter = &framing.delimiter.bytes;
+            while let Some(message) = codec::delimiter::read(conn, delimiter, framing.max_len)
+                .context("reading a delimited message")?
             {
-                print(&message)?;
+                output.print(&message)?;
+                printed += 1;
+                narrate_buffered(conn);
             }
         }
         Strategy::Length => {
-            while let Some(message) = codec::length::read(&mut reader, framing.max_frame)
+            while let Some(message) = codec::length::read(conn, framing.max_frame)
                 .context("reading a length-prefixed frame")?
             {
-                print(&message)?;
+                output.print(&message)?;
+                printed += 1;
+                narrate_buffered(conn);
             }
         }
         Strategy::Netstring => {
-            while let Some(message) = codec::netstring::read(&mut reader, framing.max_frame)
-                .context("reading a netstring")?
+            while let Some(message) =
+                codec::netstring::read(conn, framing.max_frame).context("reading a netstring")?
             {
-                print(&message)?;
+                output.print(&message)?;
+                printed += 1;
+                narrate_buffered(conn);
             }
         }
     }
-    // The conversation ended cleanly: close our side, so the client's
-    // final read sees EOF and knows every message was taken.
-    narrate!("shutdown(Write); close()");
-    match stream.shutdown(Shutdown::Write) {
-        Err(e) if e.kind() == ErrorKind::NotConnected => {}
-        other => other.context("closing")?,
+    output.flush()?;
+    // --ack: every message is printed; say so, in the client's framing.
+    if framing.ack && framing.strategy != Strategy::Fixed {
+        let ack = format!("ack {printed}");
+        framing
+            .write(conn.get_mut(), ack.as_bytes())
+            .context("sending the acknowledgement")?;
     }
-    out.borrow_mut().flush().context("flushing stdout")?;
-    Ok(count)
+    // The conversation ended cleanly: close our side, so the client's
+    // final read sees EOF (a FIN), not the reset of a refusal.
+    if framing.ack || framing.strategy != Strategy::Eof {
+        conn.get_ref()
+            .shutdown(Shutdown::Write)
+            .context("half-closing")?;
+    }
+    Ok(printed)
 }
 
-/// The socket reader, which first flushes the printed messages: see
-/// `serve`. (`read` is only called when the `BufReader` above it has run
-/// out of bytes, so this is once per 64 KiB, not once per message.)
-struct FlushFirst<'a> {
-    socket: Patient<'a>,
-    out: &'a RefCell<BufWriter<StdoutLock<'static>>>,
+/// `--trace`: bytes the next message can be taken from without a recv().
+fn narrate_buffered(conn: &BufReader<Guarded>) {
+    let left = conn.buffer().len();
+    if left > 0 {
+        narrate!("buffered: {left} bytes (no recv() needed for them)");
+    }
 }
 
-impl Read for FlushFirst<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.out.borrow_mut().flush()?;
-        self.socket.read(buf)
+/// Ends a refused connection with a reset (RST), not a clean close (FIN).
+/// Its bytes were already in our buffer, so a plain close would send a
+/// FIN, and the client, reading that EOF, would believe every message was
+/// taken. SO_LINGER with a zero timeout makes close() send RST instead.
+fn abort(stream: &TcpStream) {
+    match socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO)) {
+        Ok(()) => narrate!("setsockopt(SO_LINGER, 0); close() -> RST"),
+        // The connection is already gone (the client reset it first).
+        Err(e) => log!("resetting the connection: {e}"),
+    }
+}
+
+/// Where decoded messages go: stdout, the lesson's output.
+struct Output {
+    /// `--batch-output` (for `make bench`): lines wait here.
+    batch: Option<BufWriter<Stdout>>,
+    /// Set once a write to stdout failed: the server must stop.
+    failed: bool,
+}
+
+impl Output {
+    fn new(batch: bool) -> Self {
+        let batch = batch.then(|| BufWriter::with_capacity(64 * 1024, io::stdout()));
+        Output {
+            batch,
+            failed: false,
+        }
+    }
+
+    /// One `message: TEXT` line, control characters escaped.
+    fn print(&mut self, message: &[u8]) -> Result<()> {
+        let result = match &mut self.batch {
+            None => out!("message: {}", escape(message)),
+            Some(lines) => {
+                writeln!(lines, "message: {}", escape(message)).context("writing to stdout")
+            }
+        };
+        self.failed |= result.is_err();
+        result
+    }
+
+    /// Writes out what `--batch-output` holds back.
+    fn flush(&mut self) -> Result<()> {
+        let Some(lines) = &mut self.batch else {
+            return Ok(());
+        };
+        let result = lines.flush().context("writing to stdout");
+        self.failed |= result.is_err();
+        result
     }
 }

@@ -34,6 +34,19 @@ pub enum Strategy {
     Netstring,
 }
 
+impl Strategy {
+    /// The name `--strategy` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Eof => "eof",
+            Strategy::Fixed => "fixed",
+            Strategy::Delimiter => "delimiter",
+            Strategy::Length => "length",
+            Strategy::Netstring => "netstring",
+        }
+    }
+}
+
 /// An `InvalidData` error: the peer sent something the format forbids.
 pub fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
