@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use test_support::{Server, run, stderr, stdout};
 
+mod util;
+
 const BIN: &str = env!("CARGO_BIN_EXE_framing");
 
 fn server(strategy: &str, extra: &[&str]) -> Server {
@@ -280,4 +282,348 @@ fn a_trickling_client_is_cut_off_by_max_connection_secs() {
     let out = client(&server, "netstring", &["my turn"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(server.wait_stdout_lines(1), ["message: my turn"]);
+}
+
+// ------------------------------------------------- what the client knows
+
+#[test]
+fn a_message_over_the_servers_limit_is_never_reported_as_delivered() {
+    // The server's buffer held the whole message when it refused it, so a
+    // plain close would be a FIN, and the client would call that success.
+    for (strategy, limit) in [
+        ("length", "--max-frame"),
+        ("netstring", "--max-frame"),
+        ("delimiter", "--max-len"),
+        ("eof", "--max-frame"),
+    ] {
+        let server = server(strategy, &[limit, "10"]);
+        // The client's own limit is the default (larger): only the server refuses.
+        let out = client(&server, strategy, &["a message longer than ten bytes"]);
+        server.wait_stderr(&format!("({limit})"));
+        if strategy == "eof" {
+            // eof's server closes its side at the start: without --ack its
+            // client cannot know, so it is not asked to here.
+            let out = client(&server, strategy, &["--ack", "longer than ten bytes"]);
+            assert_eq!(out.status.code(), Some(1), "{strategy}: {}", stderr(&out));
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{strategy}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("it refused"), "{strategy}: {err}");
+        assert!(
+            err.contains("hint: the server's log says what it refused"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_client_on_another_strategy_is_told_it_failed() {
+    for (on, sends) in [
+        ("length", "delimiter"),
+        ("length", "netstring"),
+        ("length", "fixed"),
+        ("delimiter", "length"),
+        ("delimiter", "netstring"),
+        ("delimiter", "fixed"),
+        ("netstring", "length"),
+        ("netstring", "delimiter"),
+        ("fixed", "length"),
+        ("fixed", "netstring"),
+    ] {
+        let server = server(on, &[]);
+        let out = client(&server, sends, &["hello world"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "server {on}, client {sends}: {}",
+            stderr(&out)
+        );
+    }
+    // An eof server takes any bytes as its one message: only an
+    // acknowledgement tells the sender that was not what it meant.
+    let server = server("eof", &[]);
+    let out = client(&server, "length", &["--ack", "hello"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does it run with --ack?"),
+        "{}",
+        stderr(&out)
+    );
+    let acking = self::server("eof", &["--ack"]);
+    let out = client(&acking, "length", &["--ack", "hello"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not an acknowledgement in `length` framing"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn ack_confirms_what_the_server_printed() {
+    for strategy in ["length", "netstring", "delimiter", "eof"] {
+        let server = server(strategy, &["--ack"]);
+        let out = client(&server, strategy, &["--ack", "one", "two", "three"]);
+        assert!(out.status.success(), "{strategy}: {}", stderr(&out));
+        let expected = if strategy == "eof" { 1 } else { 3 };
+        assert_eq!(
+            stdout(&out),
+            format!("reply: ack {expected}\n"),
+            "{strategy}"
+        );
+        // Without --ack on the client, the ack is a surprise it reports.
+        let out = client(&server, strategy, &["one"]);
+        assert_eq!(out.status.code(), Some(1), "{strategy}");
+        assert!(
+            stderr(&out).contains("pass --ack here too"),
+            "{}",
+            stderr(&out)
+        );
+        // And --ack on the client only: no ack comes, so no success.
+        let plain = self::server(strategy, &[]);
+        let out = client(&plain, strategy, &["--ack", "one"]);
+        assert_eq!(out.status.code(), Some(1), "{strategy}: {}", stdout(&out));
+    }
+    // A refusal is a reset, never an ack.
+    let server = server("length", &["--ack", "--max-frame", "3"]);
+    let out = client(&server, "length", &["--ack", "ok", "too long"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
+
+#[test]
+fn what_a_strategy_cannot_carry_is_refused_before_connecting() {
+    // Nobody listens on this port: an error about the message, not about
+    // the connection, proves the client checked before connecting.
+    let (_held, port) = test_support::refused_port();
+    let port = port.to_string();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--strategy", "length", "first", "", "third"],
+            "message 2 \"\" cannot be sent with --strategy length: an empty message cannot be sent: its zero length is the end marker",
+        ),
+        (
+            &["--strategy", "delimiter", "a\nb"],
+            "message 1 \"a\\nb\" cannot be sent with --strategy delimiter",
+        ),
+        (
+            &["--strategy", "fixed", "seventeen bytes!!"],
+            "message 1 \"seventeen bytes!!\" cannot be sent with --strategy fixed: a 17-byte message does not fit a 16-byte record (--size)",
+        ),
+        (
+            &["--strategy", "netstring", "--max-frame", "4", "hello"],
+            "message 1 (5 bytes) is over --max-frame (4 bytes)",
+        ),
+        (
+            &["--strategy", "eof", "--max-frame", "8", "hello", "world"],
+            "the messages together (10 bytes) is over --max-frame (8 bytes)",
+        ),
+    ];
+    for (extra, says) in cases {
+        let mut args = vec!["client", "--port", &port];
+        args.extend_from_slice(extra);
+        let out = run(BIN, &args, b"");
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        assert!(
+            stderr(&out).starts_with(&format!("error: {says}")),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_refused_line_of_stdin_resets_the_conversation_it_was_part_of() {
+    // `first` is already sent when the empty line comes: the server must
+    // not take the conversation for complete.
+    let server = server("length", &[]);
+    let port = server.addr().port().to_string();
+    let out = run(
+        BIN,
+        &["client", "--port", &port, "--strategy", "length"],
+        b"first\n\nthird\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("line 2 of stdin"), "{}", stderr(&out));
+    server.wait_stderr("connection ended");
+    assert!(
+        !server.stderr_lines().iter().any(|l| l.contains("closed")),
+        "{:?}",
+        server.stderr_lines()
+    );
+}
+
+#[test]
+fn the_client_streams_stdin_as_it_reads_it() {
+    // 512 lines of 64 KiB - 1 bytes (32 MB), written while the client
+    // runs. The old client read all of stdin before connecting: nothing
+    // reached the server until stdin closed, and the whole input sat in
+    // its memory.
+    const LINES: usize = 512;
+    let server = server("delimiter", &[]);
+    let port = server.addr().port().to_string();
+    let mut client = util::Proc::spawn(&["client", "--port", &port, "--strategy", "delimiter"]);
+    let mut stdin = client.stdin();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        let body = vec![b'y'; 65_535 - 12];
+        for i in 0..LINES {
+            let line = [format!("line {i:>6} ").as_bytes(), &body, b"\n"].concat();
+            if stdin.write_all(&line).is_err() {
+                return;
+            }
+        }
+        // Keep stdin open until the test has looked at the client.
+        let _ = released.recv_timeout(test_support::DEADLINE);
+    });
+    let lines = server.wait_stdout_lines(LINES);
+    assert!(lines[LINES - 1].starts_with(&format!("message: line {:>6} ", LINES - 1)));
+    let peak = util::status_kb(client.pid(), "VmHWM");
+    assert!(peak < 16 * 1024, "the client's memory peaked at {peak} kB");
+    release.send(()).unwrap();
+    writer.join().unwrap();
+    assert!(client.wait().success());
+}
+
+// ------------------------------------------------- hints
+
+#[test]
+fn a_refused_client_is_told_the_server_command_it_needs() {
+    let (_held, port) = test_support::refused_port();
+    let port = port.to_string();
+    let out = run(
+        BIN,
+        &[
+            "client",
+            "--port",
+            &port,
+            "--strategy",
+            "netstring",
+            "--ack",
+            "hi",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "`cargo run -p framing -- server --strategy netstring --port {port} --ack`"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(BIN, &["deadlock-client", "--port", &port], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "`cargo run -p framing -- upper-server --port {port}`"
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// ------------------------------------------------- the bare file
+
+/// `examples/framing-bare.rs`, built by `cargo test` next to this test.
+fn bare() -> String {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bare = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/debug")
+        .join("examples/framing-bare");
+    assert!(
+        bare.exists(),
+        "{} is missing: run the tests with cargo test, which builds the examples",
+        bare.display()
+    );
+    bare.to_string_lossy().into_owned()
+}
+
+#[test]
+fn the_bare_server_takes_the_full_clients_length_frames() {
+    let bare = bare();
+    let server = Server::start(&bare, &["server", "--port", "0"]);
+    let out = client(&server, "length", &["hello", "two words"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        server.wait_stdout_lines(2),
+        ["message: hello", "message: two words"]
+    );
+}
+
+#[test]
+fn the_full_server_takes_the_bare_clients_length_frames() {
+    let bare = bare();
+    let server = server("length", &[]);
+    let port = server.addr().port().to_string();
+    let out = run(
+        &bare,
+        &["client", "--port", &port, "hello", "two words"],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.wait_stderr("2 messages, closed");
+    assert_eq!(
+        server.wait_stdout_lines(2),
+        ["message: hello", "message: two words"]
+    );
+}
+
+// ------------------------------------------------- --trace tells the truth
+
+#[test]
+fn server_trace_narrates_each_real_read_with_its_count() {
+    use test_support::strace::Attached;
+    let server = server("netstring", &["--trace"]);
+    let strace = Attached::to(server.pid());
+    let port = server.addr().port().to_string();
+    // Two clients: one sends in one write, the other a byte at a time, so
+    // there are reads of many sizes, EOF included.
+    let out = run(
+        BIN,
+        &[
+            "client",
+            "--port",
+            &port,
+            "--strategy",
+            "netstring",
+            "hello",
+            "two words",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.wait_stderr("2 messages, closed");
+    let mut peer = server.connect();
+    peer.set_nodelay(true).unwrap();
+    for byte in b"3:abc," {
+        peer.write_all(&[*byte]).unwrap();
+    }
+    peer.shutdown(Shutdown::Write).unwrap();
+    server.wait_stderr_count("1 message, closed", 1);
+    let calls = strace.finish();
+    let clients: Vec<i64> = calls
+        .iter()
+        .filter(|c| c.name.starts_with("accept") && c.ret.is_some())
+        .filter_map(|c| c.ret)
+        .collect();
+    assert!(!clients.is_empty(), "no accept in the strace: {calls:#?}");
+    let kernel: Vec<i64> = calls
+        .iter()
+        .filter(|c| {
+            matches!(c.name.as_str(), "read" | "recvfrom") && clients.contains(&c.fd.unwrap_or(-1))
+        })
+        .filter_map(|c| c.ret)
+        .collect();
+    let narrated: Vec<i64> = server
+        .stderr_lines()
+        .iter()
+        .filter_map(|l| l.strip_prefix("trace: recv() -> "))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(kernel.len() >= 3, "too few reads to compare: {kernel:?}");
+    assert_eq!(narrated, kernel, "narrated recv() counts vs the kernel's");
 }
