@@ -113,10 +113,17 @@ fn talk(stream: &TcpStream, framing: &FramingArgs, messages: &[&[u8]]) -> Result
     narrate!("{} handed to the kernel", count(sent as u64, "message"));
 
     // Everything is sent: half-close, then hear what the server says.
-    stream
-        .shutdown(Shutdown::Write)
-        .map_err(|e| refused_while_sending(e, "the end of the conversation"))?;
-    narrate!("shutdown(Write)");
+    match stream.shutdown(Shutdown::Write) {
+        Ok(()) => narrate!("shutdown(Write)"),
+        // ENOTCONN: the server's reset is here already (a clean close by
+        // the server would still let us half-close). A read reports it.
+        Err(e) if e.kind() == ErrorKind::NotConnected => {
+            let reset = (&*stream).read(&mut [0u8; 1]).err();
+            let reset = reset.unwrap_or_else(|| ErrorKind::ConnectionReset.into());
+            return Err(verdict_error(reset, sent));
+        }
+        Err(e) => return Err(refused_while_sending(e, "the end of the conversation")),
+    }
     if framing.strategy == Strategy::Fixed {
         return read_farewell(stream, framing.size as usize);
     }
@@ -246,7 +253,7 @@ fn read_farewell(stream: &TcpStream, size: usize) -> Result<()> {
         Ok(None) => bail!(
             "the server closed without replying: is it running --strategy fixed with --size {size}?"
         ),
-        Err(e) => Err(verdict_error(e)).context("reading the reply record"),
+        Err(e) => Err(verdict_error(e, 1)),
     }
 }
 
@@ -277,7 +284,7 @@ fn read_ack(stream: &TcpStream, framing: &FramingArgs, sent: usize) -> Result<()
                 framing.strategy.name()
             ));
         }
-        Err(e) => return Err(verdict_error(e)).context("waiting for the acknowledgement"),
+        Err(e) => return Err(verdict_error(e, sent)),
     };
     let expected = format!("ack {sent}");
     if reply == expected.as_bytes() {
@@ -323,27 +330,23 @@ fn wait_for_close(mut stream: &TcpStream, strategy: Strategy, sent: usize) -> Re
              here too",
             quote(&extra[..n], QUOTED)
         ),
-        Err(e) => Err(verdict_error(e)).with_context(|| {
-            format!(
-                "waiting for the server to close, after sending {}",
-                count(sent as u64, "message")
-            )
-        }),
+        Err(e) => Err(verdict_error(e, sent)),
     }
 }
 
-/// An error while waiting for the server's verdict, explained.
-fn verdict_error(e: io::Error) -> anyhow::Error {
+/// An error while waiting for the server's verdict on `sent` messages.
+fn verdict_error(e: io::Error, sent: usize) -> anyhow::Error {
+    let sent = count(sent as u64, "message");
     match e.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => {
-            anyhow!("the server did not answer or close within --timeout")
+            anyhow!("we sent {sent}; the server did not answer or close within --timeout")
         }
-        ErrorKind::ConnectionReset => anyhow::Error::new(e).context(
-            "the server reset the connection: it refused a message (over its \
-             --max-len/--max-frame? on another --strategy?) or failed; how many it printed \
-             first, only --ack would tell",
-        ),
-        _ => anyhow::Error::new(e),
+        ErrorKind::ConnectionReset => anyhow::Error::new(e).context(format!(
+            "the server reset the connection after we sent {sent}: it refused one (over \
+             its --max-len/--max-frame? on another --strategy?) or failed; how many it \
+             printed first, only --ack would tell"
+        )),
+        _ => anyhow::Error::new(e).context(format!("waiting for the server's verdict on {sent}")),
     }
 }
 
