@@ -116,7 +116,9 @@ server_cmd() {
         threaded) echo "$BIN/tcp-threaded server --port 0" ;;
         threaded-thread) echo "$BIN/tcp-threaded server --port 0 --mode thread" ;;
         c-frames) echo "$WORK/c-frames 0" ;;
-        framing) echo "$BIN/framing server --port 0 --strategy length" ;;
+        # --batch-output: stdout written in 64 KiB batches, as C's stdio
+        # does for the baseline; the lesson itself writes each line at once.
+        framing) echo "$BIN/framing server --port 0 --strategy length --batch-output" ;;
         *) die "unknown server $1" ;;
     esac
 }
