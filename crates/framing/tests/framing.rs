@@ -44,6 +44,17 @@ fn every_strategy_carries_messages_from_client_to_server() {
 }
 
 #[test]
+fn batch_output_prints_every_message_before_the_client_hears_back() {
+    let server = server("length", &["--batch-output", "--ack"]);
+    let out = client(&server, "length", &["--ack", "one", "two", "three"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        server.wait_stdout_lines(3),
+        ["message: one", "message: two", "message: three"]
+    );
+}
+
+#[test]
 fn eof_strategy_reads_the_whole_stream_as_one_message() {
     let server = server("eof", &[]);
     let out = client(&server, "eof", &["first", "second"]);

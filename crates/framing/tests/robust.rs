@@ -25,14 +25,21 @@ fn client(port: u16, strategy: &str, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn a_closed_stdout_stops_the_server_with_its_error_and_the_client_hears_of_it() {
-    let (mut server, addr, stdout) =
-        Proc::server(&["server", "--port", "0", "--strategy", "length"]);
+    for batch in [None, Some("--batch-output")] {
+        closed_stdout(batch);
+    }
+}
+
+fn closed_stdout(batch: Option<&str>) {
+    let mut args = vec!["server", "--port", "0", "--strategy", "length"];
+    args.extend(batch);
+    let (mut server, addr, stdout) = Proc::server(&args);
     let errors = collect(server.stderr());
     drop(stdout); // nobody reads what the server prints any more
     let out = client(addr.port(), "length", &["hello"]);
     // The server could not print the message: the client must not hear
     // "all is well" (a clean close), and the server stops at once.
-    assert_eq!(out.status.code(), Some(1), "client: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{batch:?}: {}", stderr(&out));
     assert!(stderr(&out).contains("reset"), "{}", stderr(&out));
     let status = server.wait();
     let errors = errors.recv_timeout(DEADLINE).expect("server stderr");
