@@ -638,3 +638,39 @@ fn server_trace_narrates_each_real_read_with_its_count() {
     assert!(kernel.len() >= 3, "too few reads to compare: {kernel:?}");
     assert_eq!(narrated, kernel, "narrated recv() counts vs the kernel's");
 }
+
+#[test]
+fn ipv6_loopback_carries_messages_too() {
+    // Needs ::1 (every CI machine and this one have it): without it the
+    // server fails to bind and this test fails, never skips.
+    let server = Server::start(
+        BIN,
+        &[
+            "server",
+            "--host",
+            "::1",
+            "--port",
+            "0",
+            "--strategy",
+            "netstring",
+        ],
+    );
+    assert!(server.addr().is_ipv6(), "{}", server.addr());
+    let port = server.addr().port().to_string();
+    let out = run(
+        BIN,
+        &[
+            "client",
+            "--host",
+            "[::1]",
+            "--port",
+            &port,
+            "--strategy",
+            "netstring",
+            "over v6",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.wait_stdout_lines(1), ["message: over v6"]);
+}
