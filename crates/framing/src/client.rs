@@ -292,6 +292,13 @@ fn read_ack(stream: &TcpStream, framing: &FramingArgs, sent: usize) -> Result<()
             "the server printed all we sent: {}",
             count(sent as u64, "message")
         );
+        // Then nothing more: the server closes (eof's reader saw it already).
+        if !reader.buffer().is_empty() {
+            bail!("the server sent more than its acknowledgement");
+        }
+        if framing.strategy != Strategy::Eof {
+            wait_for_close(stream, framing.strategy, sent)?;
+        }
         return out!("reply: {expected}");
     }
     match std::str::from_utf8(&reply)
