@@ -68,29 +68,34 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         lifetime: args.max_connection_secs,
     };
     let mut output = Output::new(args.batch_output);
-    let (mut clients, mut messages) = (0u64, 0u64);
+    let mut clients = 0u64;
     for conn in stop.incoming(&listener) {
         let (stream, peer) = conn?;
         clients += 1;
+        let before = output.printed;
         match serve(stream, &args.framing, limits, &stop, &mut output) {
-            Ok(printed) => {
-                messages += printed;
-                log!("{peer}: {}, closed", count(printed, "message"));
-            }
+            Ok(printed) => log!("{peer}: {}, closed", count(printed, "message")),
             // Our stdout is closed or failing: nobody sees what we print,
             // and carrying on would tell the next clients all is well. Not
             // the client's fault, so no "connection ended" line blaming it.
             Err(e) if output.failed => return Err(e),
             // A bad frame, an oversized length, EOF inside a frame, a reset,
             // a stop: this client is done; the server goes on to the next.
-            Err(e) => log!("{peer}: connection ended: {e:#}"),
+            // The log says how far it got: its client cannot know.
+            Err(e) => match output.printed - before {
+                0 => log!("{peer}: connection ended: {e:#}"),
+                n => log!(
+                    "{peer}: connection ended after {}: {e:#}",
+                    count(n, "message")
+                ),
+            },
         }
     }
     output.flush()?;
     log!(
         "stopped: served {}, {}",
         count(clients, "client"),
-        count(messages, "message")
+        count(output.printed, "message")
     );
     Ok(())
 }
@@ -223,6 +228,8 @@ struct Output {
     batch: Option<BufWriter<Stdout>>,
     /// Set once a write to stdout failed: the server must stop.
     failed: bool,
+    /// Messages printed since the server started.
+    printed: u64,
 }
 
 impl Output {
@@ -231,6 +238,7 @@ impl Output {
         Output {
             batch,
             failed: false,
+            printed: 0,
         }
     }
 
@@ -243,6 +251,7 @@ impl Output {
             }
         };
         self.failed |= result.is_err();
+        self.printed += u64::from(result.is_ok());
         result
     }
 

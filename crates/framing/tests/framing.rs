@@ -674,3 +674,22 @@ fn ipv6_loopback_carries_messages_too() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(server.wait_stdout_lines(1), ["message: over v6"]);
 }
+
+#[test]
+fn the_server_log_says_how_far_a_refused_client_got() {
+    // Its client cannot know (without --ack); the server's log can say.
+    let server = server("length", &["--max-frame", "5"]);
+    let out = client(
+        &server,
+        "length",
+        &["--max-frame", "100", "one", "two", "too long"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    server.wait_stderr(
+        "connection ended after 2 messages: reading a length-prefixed frame: frame length 8",
+    );
+    let mut server = server;
+    let (status, _) = server.stop_with(libc::SIGINT);
+    assert!(status.success());
+    server.wait_stderr("stopped: served 1 client, 2 messages");
+}
