@@ -5,10 +5,6 @@ use std::io::{self, Write};
 
 use framing::codec::{self, Strategy};
 
-/// The largest `--max-len` / `--max-frame`: 4 GiB - 1, the most a 4-byte
-/// length header can say.
-const MAX_LIMIT: u64 = u32::MAX as u64;
-
 #[derive(clap::Args, Clone)]
 pub struct FramingArgs {
     /// How messages are delimited on the wire.
@@ -20,11 +16,11 @@ pub struct FramingArgs {
     /// Delimiter for `delimiter`; escapes \n \r \t \0 \\ \xNN are understood.
     #[arg(long, default_value = "\\n", value_parser = Delimiter::parse)]
     pub delimiter: Delimiter,
-    /// Longest message for `delimiter`, in bytes (1 to 4294967295).
+    /// Longest message for `delimiter`, in bytes (1 to 18446744073709551615).
     #[arg(long, default_value_t = 64 * 1024, value_parser = byte_limit)]
     pub max_len: usize,
     /// Longest message for `length`, `netstring` and `eof`, in bytes (1 to
-    /// 4294967295).
+    /// 18446744073709551615; a `length` header says at most 4294967295).
     #[arg(long, default_value_t = 1024 * 1024, value_parser = byte_limit)]
     pub max_frame: usize,
     /// Acknowledge delivery: once every message is printed, the server
@@ -89,11 +85,16 @@ impl Delimiter {
     }
 }
 
-/// `--max-len` / `--max-frame`: a size a message may have, 1 to 4 GiB - 1.
+/// `--max-len` / `--max-frame`: a size a message may have, from 1 byte to
+/// the largest `usize`. The largest is allowed on purpose: the decoders
+/// must not trust a limit to keep them safe (they check their arithmetic,
+/// and grow buffers with what arrives), so neither does the command line.
 fn byte_limit(text: &str) -> Result<usize, String> {
-    let range = format!("a number of bytes from 1 to {MAX_LIMIT} (4 GiB - 1)");
-    match text.parse::<u64>() {
-        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n as usize),
-        _ => Err(format!("must be {range}")),
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "must be a number of bytes from 1 to {}",
+            usize::MAX
+        )),
     }
 }

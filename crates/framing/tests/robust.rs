@@ -219,17 +219,11 @@ fn flags_out_of_range_are_usage_errors_that_say_the_range() {
         ),
         (
             &["server", "--strategy", "length", "--max-frame", "0"],
-            "1 to 4294967295",
+            "1 to 18446744073709551615",
         ),
         (
-            &[
-                "server",
-                "--strategy",
-                "netstring",
-                "--max-frame",
-                "99999999999",
-            ],
-            "1 to 4294967295",
+            &["server", "--strategy", "netstring", "--max-frame", "12x"],
+            "1 to 18446744073709551615",
         ),
         (
             &[
@@ -239,7 +233,7 @@ fn flags_out_of_range_are_usage_errors_that_say_the_range() {
                 "--max-len",
                 "18446744073709551616",
             ],
-            "1 to 4294967295",
+            "1 to 18446744073709551615",
         ),
         (
             &["server", "--strategy", "fixed", "--size", "0"],
@@ -284,12 +278,14 @@ fn flags_out_of_range_are_usage_errors_that_say_the_range() {
 
 #[test]
 fn a_huge_header_with_the_largest_limit_allocates_nothing_before_its_data() {
-    // 4 GiB - 1 is the largest --max-frame. The old decoders allocated
-    // what the header claimed (`vec![0; len]`) before reading the body, so
-    // the server's address space grew by 4 GiB at once.
-    for (strategy, header) in [
-        ("netstring", &b"4294967295:"[..]),
-        ("length", &b"\xff\xff\xff\xff"[..]),
+    // The largest --max-frame (2^64 - 1): only the decoders' own care is
+    // left. The old ones allocated what a header claimed (`vec![0; len]`)
+    // before reading the body: `99999999999:` (12 bytes) asked for 100 GB
+    // and aborted the server; `ff ff ff ff` grew its address space by 4 GiB.
+    let max = usize::MAX.to_string();
+    for (strategy, header, claimed) in [
+        ("netstring", &b"99999999999:"[..], "99999999999"),
+        ("length", &b"\xff\xff\xff\xff"[..], "4294967295"),
     ] {
         let server = Server::start(
             BIN,
@@ -300,21 +296,28 @@ fn a_huge_header_with_the_largest_limit_allocates_nothing_before_its_data() {
                 "--strategy",
                 strategy,
                 "--max-frame",
-                "4294967295",
+                &max,
             ],
         );
         let mut peer = server.connect();
         peer.write_all(&[header, &[b'x'; 100]].concat()).unwrap();
         peer.shutdown(Shutdown::Write).unwrap();
         // EOF after 100 bytes: the decoder has done all it will do.
-        server.wait_stderr("100 of 4294967295 bytes");
+        server.wait_stderr(&format!("100 of {claimed} bytes"));
         let peak = status_kb(server.pid(), "VmPeak");
         assert!(
             peak < 1024 * 1024,
             "{strategy}: the server's address space peaked at {peak} kB"
         );
+        // 2^64 itself: refused, not wrapped to 0 (an empty message).
+        if strategy == "netstring" {
+            let mut peer = server.connect();
+            peer.write_all(b"18446744073709551616:,").unwrap();
+            server.wait_stderr(&format!("over the {max}-byte limit (--max-frame)"));
+        }
         let out = client(server.addr().port(), strategy, &["next"]);
         assert!(out.status.success(), "{strategy}: {}", stderr(&out));
+        // The first and only message: nothing was passed off as one.
         assert_eq!(server.wait_stdout_lines(1), ["message: next"], "{strategy}");
     }
 }
@@ -349,6 +352,7 @@ fn lengths_past_the_limit_or_the_integers_are_refused() {
 
 #[test]
 fn eof_with_the_largest_limit_prints_the_whole_message() {
+    // `max + 1` once wrapped to 0 here, and the message came out empty.
     let server = Server::start(
         BIN,
         &[
@@ -358,13 +362,13 @@ fn eof_with_the_largest_limit_prints_the_whole_message() {
             "--strategy",
             "eof",
             "--max-frame",
-            "4294967295",
+            "18446744073709551615",
         ],
     );
     let out = client(
         server.addr().port(),
         "eof",
-        &["--max-frame", "4294967295", "hello world"],
+        &["--max-frame", "18446744073709551615", "hello world"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(server.wait_stdout_lines(1), ["message: hello world"]);
