@@ -104,6 +104,7 @@ impl<R: Read> Lines<R> {
 mod tests {
     use std::io::{self, Read};
     use std::time::Duration;
+    use test_support::Chunky;
 
     use proptest::prelude::*;
 
@@ -112,24 +113,9 @@ mod tests {
     const MAX_LINE: usize = 64;
 
     /// Hands out its bytes in the given chunk sizes, like a TCP stream.
-    struct Chunky(Vec<u8>, Vec<usize>, usize);
-
-    impl Read for Chunky {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let size = self.1[self.2 % self.1.len()]
-                .max(1)
-                .min(buf.len())
-                .min(self.0.len());
-            self.2 += 1;
-            buf[..size].copy_from_slice(&self.0[..size]);
-            self.0.drain(..size);
-            Ok(size)
-        }
-    }
-
     /// Reads every line of `data`; the error that ended it, if any.
     fn lines(data: Vec<u8>, sizes: Vec<usize>) -> (Vec<Vec<u8>>, Option<String>) {
-        let mut reader = Lines::new(Chunky(data, sizes, 0), MAX_LINE, Duration::from_secs(30));
+        let mut reader = Lines::new(Chunky::new(data, sizes), MAX_LINE, Duration::from_secs(30));
         let mut lines = Vec::new();
         loop {
             match reader.next_line() {
@@ -160,7 +146,7 @@ mod tests {
     fn has_line_says_whether_a_whole_line_is_buffered() {
         // One read brings "a\nb\nc": two whole lines and part of a third.
         let mut reader = Lines::new(
-            Chunky(b"a\nb\nc\n".to_vec(), vec![5, 1], 0),
+            Chunky::new(b"a\nb\nc\n".to_vec(), vec![5, 1]),
             MAX_LINE,
             Duration::from_secs(30),
         );

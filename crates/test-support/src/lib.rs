@@ -316,3 +316,42 @@ pub fn example(cargo: &str, package: &str, name: &str) -> String {
         })
         .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
 }
+
+/// A reader that hands out `data` in chunks of the given `sizes` (cycled;
+/// a 0 counts as 1), as TCP may: the one test reader for every decoder
+/// (framing's codecs, tcp-threaded's lines, http-basics' bodies).
+pub struct Chunky {
+    data: Vec<u8>,
+    at: usize,
+    sizes: Vec<usize>,
+    reads: usize,
+}
+
+impl Chunky {
+    /// `sizes` must not be empty.
+    pub fn new(data: Vec<u8>, sizes: Vec<usize>) -> Self {
+        assert!(!sizes.is_empty(), "Chunky needs at least one chunk size");
+        Chunky {
+            data,
+            at: 0,
+            sizes,
+            reads: 0,
+        }
+    }
+
+    /// How many `read` calls it has answered.
+    pub fn reads(&self) -> usize {
+        self.reads
+    }
+}
+
+impl Read for Chunky {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.sizes[self.reads % self.sizes.len()].max(1);
+        self.reads += 1;
+        let n = size.min(buf.len()).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}

@@ -3,43 +3,12 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::io::{self, BufReader, ErrorKind, Read};
+use std::io::{self, BufReader, ErrorKind};
+use test_support::Chunky;
 
 use proptest::prelude::*;
 
 use super::{delimiter, eof, fixed, length, netstring};
-
-/// A reader that hands out its data in the given chunk sizes (cycled),
-/// like a TCP stream that splits writes wherever it likes, and counts
-/// how many read() calls it took.
-struct Chunky {
-    data: Vec<u8>,
-    at: usize,
-    sizes: Vec<usize>,
-    reads: usize,
-}
-
-impl Chunky {
-    fn new(data: Vec<u8>, sizes: Vec<usize>) -> Self {
-        Chunky {
-            data,
-            at: 0,
-            sizes,
-            reads: 0,
-        }
-    }
-}
-
-impl Read for Chunky {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let size = self.sizes[self.reads % self.sizes.len()].max(1);
-        self.reads += 1;
-        let n = size.min(buf.len()).min(self.data.len() - self.at);
-        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
 
 fn reader(data: Vec<u8>, sizes: Vec<usize>) -> BufReader<Chunky> {
     BufReader::new(Chunky::new(data, sizes))
@@ -387,7 +356,7 @@ fn pipelined_small_frames_cost_a_small_fraction_of_a_read_each() {
         frames += 1;
     }
     assert_eq!(frames, 10_000);
-    let per_frame = read.get_ref().reads as f64 / frames as f64;
+    let per_frame = read.get_ref().reads() as f64 / frames as f64;
     assert!(per_frame <= 0.05, "{per_frame} reads per frame");
 }
 
