@@ -102,7 +102,6 @@ impl<R: Read> Lines<R> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{self, Read};
     use std::time::Duration;
     use test_support::Chunky;
 
