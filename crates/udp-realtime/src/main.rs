@@ -1,0 +1,4 @@
+mod audio;
+mod jitter;
+mod wire;
+fn main() {}
