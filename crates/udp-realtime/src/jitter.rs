@@ -45,8 +45,6 @@ use std::time::Duration;
 use crate::audio::{self, COPY_BYTES, FRAME_MS, Frame, SILENCE};
 use crate::wire::Datagram;
 
-/// How long one frame plays.
-pub const FRAME: Duration = Duration::from_millis(FRAME_MS);
 /// How far from the playout point, in frames, a sequence number may be.
 pub const WINDOW: i64 = 1000;
 /// Frames held: the playout point and the WINDOW frames after it.
@@ -65,8 +63,10 @@ pub enum How {
     Concealed,
 }
 
-/// One slot's audio, handed to the caller's sink in sequence order.
+/// One slot's audio, handed to the caller's sink in sequence order. (The
+/// receiver only writes `pcm` to its WAV file; the tests read the rest.)
 #[derive(Debug)]
+#[cfg_attr(not(test), expect(dead_code, reason = "seq and how are for the tests"))]
 pub struct Played<'a> {
     pub seq: u32,
     pub how: How,
@@ -180,6 +180,7 @@ impl JitterBuffer {
     }
 
     /// The bytes the buffer holds: fixed when it is made, whatever arrives.
+    #[cfg(test)]
     pub fn memory(&self) -> usize {
         std::mem::size_of_val(&*self.slots) + std::mem::size_of_val(&*self.heard)
     }
