@@ -259,6 +259,7 @@ struct Player {
     sender: Option<SocketAddr>,
     last_heard: Option<Duration>,
     datagrams: u64,
+    stranger_seen: bool,
 }
 
 impl Player {
@@ -271,6 +272,7 @@ impl Player {
             sender: None,
             last_heard: None,
             datagrams: 0,
+            stranger_seen: false,
         })
     }
 
@@ -304,6 +306,13 @@ impl Player {
             return self.invalid(from, &Invalid::TooLong(len));
         }
         if let Some(sender) = self.sender.filter(|s| *s != from) {
+            // Said once even past the logged few: a second stream is news.
+            if !self.stranger_seen {
+                self.stranger_seen = true;
+                log!(
+                    "datagrams from {from}: not from the stream's sender, {sender}; counted as invalid"
+                );
+            }
             return self.invalid(from, &format!("not from the stream's sender, {sender}"));
         }
         let datagram = match wire::parse(bytes) {
