@@ -17,7 +17,7 @@ demo: build
 ## make lab-demo: build two hosts joined by a lossy link (scripts/lab.sh,
 ## network namespaces; needs root) and show what loopback hides.
 lab-demo:
-	cargo build --bins -p udp-datagrams -p tcp-echo -p resolver-dump
+	cargo build --bins -p udp-datagrams -p tcp-echo -p resolver-dump -p udp-realtime
 	@scripts/lab-demo.sh
 
 ## make test: cargo test --workspace plus every pairing scenario and every

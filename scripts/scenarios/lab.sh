@@ -2,9 +2,10 @@
 # The lab (scripts/lab.sh): two network namespaces on a veth pair with real,
 # random loss. Here the lessons show what loopback hides: UDP retries
 # against real loss, TCP retransmitting under a clean byte stream, the MTU,
-# broadcast on a subnet, "refused" against "nobody answers", and names
-# from a host's own hosts file. Then lab.sh itself: bad input refused, up,
-# impair, down, and nothing left behind.
+# broadcast on a subnet, "refused" against "nobody answers", names from a
+# host's own hosts file, and live audio (udp-realtime) against real loss.
+# Then lab.sh itself: bad input refused, up, impair, down, and nothing
+# left behind.
 #
 # Needs root, as CI runs it: a check that cannot build its lab fails, it
 # never skips. Each check builds its own lab under a fresh name, so it can
@@ -18,6 +19,7 @@ LAB=scripts/lab.sh
 UDP=$BIN/udp-datagrams
 ECHO=$BIN/tcp-echo
 RESOLVER=$BIN/resolver-dump
+RT=$BIN/udp-realtime
 
 LABS=()         # every lab name this script built, removed by the EXIT trap
 LAB_SERVERS=()  # servers (start_server names) of the current check not yet stopped
@@ -371,6 +373,126 @@ check_names() {
     end_lab
 }
 
+# --- 7. udp-realtime: live audio across real loss ------------------------------
+
+# lab_ended NAME: wait (10 s at most) for server NAME to exit by itself,
+# check it exited 0, and forget it; its stdout is in $WORK/NAME.out.
+lab_ended() {
+    local name=$1 pidvar i rc keep=() s
+    pidvar="${name}_PID"
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "${!pidvar}" 2>/dev/null || break
+        sleep 0.1 # polling a process's exit, bounded to 10 s
+    done
+    if kill -0 "${!pidvar}" 2>/dev/null; then
+        fail "$name ends by itself after the stream" "still running after 10 s" "$(tail -3 "$WORK/$name.err")"
+        return 1
+    fi
+    wait "${!pidvar}"
+    rc=$?
+    for s in "${LAB_SERVERS[@]}"; do
+        [ "$s" = "$name" ] || keep+=("$s")
+    done
+    LAB_SERVERS=("${keep[@]}")
+    # The drain of its stdout ends right after the exit (2 s at most).
+    for ((i = 0; i < 20; i++)); do
+        grep -q '^frames=' "$WORK/$name.out" 2>/dev/null && break
+        sleep 0.1 # polling a file for a line, bounded to 2 s
+    done
+    [ "$rc" -eq 0 ] || { fail "$name exits 0" "exit code $rc" "$(tail -3 "$WORK/$name.err")"; return 1; }
+}
+
+# counter NAME KEY: KEY's value in receiver NAME's final line (-1 if none).
+counter() {
+    local value
+    value=$(grep -m1 '^frames=' "$WORK/$1.out" 2>/dev/null | grep -oE "(^| )$2=[0-9]+" | cut -d= -f2)
+    echo "${value:--1}"
+}
+
+check_realtime() {
+    local secs=3 name sender senders=() runs k0 k1 c late_total=0 tcp_ok=0 tcp_runs=(RTTCP1 RTTCP2 RTTCP3 RTTCP4)
+    heading "7. udp-realtime: 3 s of live audio across a link that loses 10% of packets"
+    say "The stream is one-way: each datagram crosses one lossy hop, lost with p = 0.1."
+    say "Redundancy 0 conceals each lost frame: about 10%. With one copy, a frame is lost"
+    say "only if its datagram and the next are both lost: p^2 = 1%. TCP loses nothing,"
+    say "but what it sends again comes late (four TCP streams, to see it surely)."
+    new_lab "udp-realtime across 10% loss" --loss 10 || return
+    lab_server RTK0 "$RT" receive --host server.lab --port 0 || { end_lab; return; }
+    lab_server RTK1 "$RT" receive --host server.lab --port 0 || { end_lab; return; }
+    for name in "${tcp_runs[@]}"; do
+        lab_server "$name" "$RT" receive --tcp --host server.lab --port 0 || { end_lab; return; }
+    done
+    # All the senders at once, on the client host: 3 s for the lot.
+    for name in RTK0 RTK1 "${tcp_runs[@]}"; do
+        local port="${name}_PORT" flags=(--redundancy 0)
+        [ "$name" != RTK1 ] || flags=(--redundancy 1)
+        [[ $name != RTTCP* ]] || flags+=(--tcp)
+        on client "$RT" send --host server.lab --port "${!port}" --seconds "$secs" "${flags[@]}"
+        case $name in RTTCP[234]) ;; *) show "${ON[@]}" ;; esac
+        timeout 20 "${ON[@]}" >"$WORK/$name.send" 2>&1 &
+        sender=$!
+        PIDS+=("$sender")
+        senders+=("$sender")
+    done
+    for sender in "${senders[@]}"; do
+        wait "$sender" || fail "a udp-realtime sender exits 0" "$(cat "$WORK"/*.send)"
+    done
+    for name in RTK0 RTK1 "${tcp_runs[@]}"; do
+        lab_ended "$name" || { end_lab; return; }
+        if [ "$MODE" = demo ] && [[ $name != RTTCP[234] ]]; then
+            say "--- receiver $name"
+            sed 's/^/  (receiver stderr) /' "$WORK/$name.err"
+            cat "$WORK/$name.out"
+        fi
+    done
+    for name in RTK0 RTK1 "${tcp_runs[@]}"; do
+        c=$(($(counter "$name" primary) + $(counter "$name" redundant) + $(counter "$name" concealed)))
+        [ "$c" -eq "$(counter "$name" frames)" ] ||
+            fail "$name: primary + redundant + concealed = frames" "$(cat "$WORK/$name.out")"
+    done
+    if [ "$MODE" = demo ]; then
+        end_lab
+        return
+    fi
+    # 150 frames. Redundancy 0: concealed ~ Binomial(150, 0.1), mean 15;
+    # outside 3..35 has probability 2e-5. Redundancy 1: concealed ~
+    # Binomial(150, 0.01), mean 1.5, above 9 with probability 3e-6; copies
+    # used ~ Binomial(150, 0.09), below 3 with probability 9e-5.
+    k0=$(counter RTK0 concealed)
+    if [ "$k0" -ge 3 ] && [ "$k0" -le 35 ] && [ "$(counter RTK0 frames)" -ge 140 ]; then
+        pass "udp-realtime, 10% loss, redundancy 0: $k0 of $(counter RTK0 frames) frames concealed (about 10%)"
+    else
+        fail "udp-realtime, 10% loss, redundancy 0: 3 to 35 of about 150 frames concealed" "$(cat "$WORK/RTK0.out")"
+    fi
+    k1=$(counter RTK1 concealed)
+    if [ "$k1" -ge 0 ] && [ "$k1" -le 9 ] && [ "$(counter RTK1 redundant)" -ge 3 ] && [ "$(counter RTK1 frames)" -ge 140 ]; then
+        pass "udp-realtime, 10% loss, redundancy 1: $k1 concealed (about 1%), $(counter RTK1 redundant) played from a copy"
+    else
+        fail "udp-realtime, 10% loss, redundancy 1: at most 9 concealed, at least 3 from a copy" "$(cat "$WORK/RTK1.out")"
+    fi
+    # TCP delivers every frame: each concealed slot is one whose frame came
+    # late. A loss repaired within the 60 ms budget (the next frame's SACK
+    # or a tail-loss probe 10 ms on) plays in time; one whose repair is lost
+    # too waits for the retransmission timeout, 200 ms at least: late.
+    # That happens to about 1 stream in 9 of 3 s: in 4 streams, all but
+    # certainly (0.11^4 = 1.5e-4 for none).
+    for name in "${tcp_runs[@]}"; do
+        late_total=$((late_total + $(counter "$name" late)))
+        if [ "$(counter "$name" frames)" -eq 150 ] && [ "$(counter "$name" concealed)" -eq "$(counter "$name" late)" ]; then
+            tcp_ok=$((tcp_ok + 1))
+        else
+            fail "udp-realtime over TCP, 10% loss: 150 frames, every concealed one late" "$(cat "$WORK/$name.out")"
+        fi
+    done
+    runs=$(for name in "${tcp_runs[@]}"; do printf '%s ' "$(counter "$name" late)"; done)
+    if [ "$tcp_ok" -eq 4 ] && [ "$late_total" -ge 1 ]; then
+        pass "udp-realtime over TCP, 10% loss: no frame lost, but late frames (per stream: ${runs% })"
+    else
+        fail "udp-realtime over TCP, 10% loss: late frames in at least one of 4 streams" "late per stream: $runs"
+    fi
+    end_lab
+}
+
 # --- lab.sh itself ------------------------------------------------------------
 
 # refused DESCRIPTION WANT_EXIT REGEX NAME CMD...: CMD exits WANT_EXIT
@@ -530,6 +652,7 @@ check_mtu
 check_broadcast
 check_refused_vs_silence
 check_names
+check_realtime
 if [ "$MODE" != demo ]; then
     check_refusals
     check_up_impair_down
