@@ -3,7 +3,7 @@ SHELL := /bin/bash
 LESSON ?=
 DEST ?=
 
-.PHONY: all build demo lab-demo test lint eject soak fuzz bench
+.PHONY: all build demo lab-demo realtime-table test lint eject soak fuzz bench
 
 all: build
 
@@ -19,6 +19,13 @@ demo: build
 lab-demo:
 	cargo build --bins -p udp-datagrams -p tcp-echo -p resolver-dump -p udp-realtime
 	@scripts/lab-demo.sh
+
+## make realtime-table: udp-realtime across the lab at 0%, 5% and 20% loss,
+## redundancy 0, 1, 2 and TCP (10 s each, all four at once; needs root):
+## the table in crates/udp-realtime/README.md, and the WAVs to listen to.
+realtime-table:
+	cargo build --bins -p udp-realtime
+	@scripts/realtime-table.sh 10 /tmp/udp-realtime-wavs
 
 ## make test: cargo test --workspace plus every pairing scenario and every
 ## README ```console block (scripts/readme_check.py);
