@@ -8,7 +8,11 @@
 #
 #   scripts/realtime-table.sh [SECONDS] [DEST]     (default 10, /tmp/udp-realtime-wavs)
 #
-# Every lab is removed at the end, even on failure or Ctrl-C.
+# Every lab is removed at the end, even on failure or Ctrl-C. Senders and
+# receivers run with real-time scheduling (chrt --fifo 20), as audio servers such
+# as PipeWire do: on a busy machine a sender or receiver that waits for
+# the CPU is late just as surely as one behind a slow link, and this table
+# is about the link.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 SECONDS_OF_AUDIO=${1:-10}
@@ -40,7 +44,7 @@ start() {
     local run=$1 line fd
     shift
     mkfifo "$WORK/$run.fifo"
-    "$LAB" run server --name "$NAME" "$RT" receive --host server.lab --port 0 \
+    "$LAB" run server --name "$NAME" chrt --fifo 20 "$RT" receive --host server.lab --port 0 \
         --wav "$DEST/$run.wav" "$@" >"$WORK/$run.fifo" 2>"$WORK/$run.err" &
     PIDS+=("$!")
     echo "$!" >"$WORK/$run.pid"
@@ -65,7 +69,7 @@ for loss in 0 5 20; do
             start "$run"
             flags=(--redundancy "$k")
         fi
-        timeout $((SECONDS_OF_AUDIO + 30)) "$LAB" run client --name "$NAME" "$RT" send --host server.lab \
+        timeout $((SECONDS_OF_AUDIO + 30)) "$LAB" run client --name "$NAME" chrt --fifo 20 "$RT" send --host server.lab \
             --port "$PORT" --seconds "$SECONDS_OF_AUDIO" "${flags[@]}" >/dev/null 2>"$WORK/$run.send" &
         PIDS+=("$!")
         senders+=("$!")

@@ -416,18 +416,20 @@ check_realtime() {
     say "Redundancy 0 conceals each lost frame: about 10%. With one copy, a frame is lost"
     say "only if its datagram and the next are both lost: p^2 = 1%. TCP loses nothing,"
     say "but what it sends again comes late (four TCP streams, to see it surely)."
+    say "Senders and receivers run with real-time scheduling (chrt --fifo 20), as audio"
+    say "servers do: on a busy machine, waiting for the CPU makes frames late too."
     new_lab "udp-realtime across 10% loss" --loss 10 || return
-    lab_server RTK0 "$RT" receive --host server.lab --port 0 || { end_lab; return; }
-    lab_server RTK1 "$RT" receive --host server.lab --port 0 || { end_lab; return; }
+    lab_server RTK0 chrt --fifo 20 "$RT" receive --host server.lab --port 0 || { end_lab; return; }
+    lab_server RTK1 chrt --fifo 20 "$RT" receive --host server.lab --port 0 || { end_lab; return; }
     for name in "${tcp_runs[@]}"; do
-        lab_server "$name" "$RT" receive --tcp --host server.lab --port 0 || { end_lab; return; }
+        lab_server "$name" chrt --fifo 20 "$RT" receive --tcp --host server.lab --port 0 || { end_lab; return; }
     done
     # All the senders at once, on the client host: 3 s for the lot.
     for name in RTK0 RTK1 "${tcp_runs[@]}"; do
         local port="${name}_PORT" flags=(--redundancy 0)
         [ "$name" != RTK1 ] || flags=(--redundancy 1)
         [[ $name != RTTCP* ]] || flags+=(--tcp)
-        on client "$RT" send --host server.lab --port "${!port}" --seconds "$secs" "${flags[@]}"
+        on client chrt --fifo 20 "$RT" send --host server.lab --port "${!port}" --seconds "$secs" "${flags[@]}"
         case $name in RTTCP[234]) ;; *) show "${ON[@]}" ;; esac
         timeout 20 "${ON[@]}" >"$WORK/$name.send" 2>&1 &
         sender=$!
