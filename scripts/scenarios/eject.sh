@@ -9,7 +9,7 @@ expect_match "an unknown lesson is refused and the lessons are listed" 2 \
     "no lesson named 'tcp-ecko'; the lessons are: .*tcp-echo" \
     "$EJECT" tcp-ecko "$WORK/nowhere"
 
-for lesson in tcp-echo framing; do
+for lesson in tcp-echo framing udp-realtime; do
     dest=$WORK/$lesson
     if ! "$EJECT" "$lesson" "$dest" >/dev/null 2>"$WORK/eject.err"; then
         fail "$lesson ejects" "$(cat "$WORK/eject.err")"
