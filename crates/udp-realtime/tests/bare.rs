@@ -2,65 +2,16 @@
 //! format: the bare server (receiver) plays the full sender's stream, and
 //! the full receiver plays the bare client's (sender's).
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use test_support::{Server, run, stderr};
+use test_support::{Server, example, run, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_udp-realtime");
 
-/// The bare example's binary. Cargo builds examples for `cargo test`, but
-/// not for `cargo test --test bare`, so build it here (a no-op when it is
-/// fresh) and take its path from cargo's own report.
+/// The bare example's binary, built once for all the tests here.
 fn bare() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let mut child = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "udp-realtime",
-                "--example",
-                "udp-realtime-bare",
-            ])
-            .args(["--message-format", "json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("running cargo build --example udp-realtime-bare");
-        let mut json = String::new();
-        let mut out = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            std::io::Read::read_to_string(&mut out, &mut json).map(|_| json)
-        });
-        let started = Instant::now();
-        // A cold build on a busy machine can take a while; never forever.
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for cargo") {
-                break status;
-            }
-            if started.elapsed() > Duration::from_secs(300) {
-                let _ = child.kill();
-                panic!("cargo build --example udp-realtime-bare took over 300 s");
-            }
-            // Polling a child's exit: std has no wait with a timeout.
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "cargo build --example failed: {status}");
-        let json = reader.join().unwrap().unwrap();
-        let path = json
-            .lines()
-            .filter(|line| line.contains(r#""reason":"compiler-artifact""#))
-            .find_map(|line| {
-                let rest = line.split(r#""executable":""#).nth(1)?;
-                Some(PathBuf::from(rest.split('"').next()?))
-            })
-            .expect("cargo reported the example's executable");
-        path.to_string_lossy().into_owned()
-    })
+    PATH.get_or_init(|| example(env!("CARGO"), "udp-realtime", "udp-realtime-bare"))
 }
 
 #[test]
