@@ -56,9 +56,16 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     common::trace::set_enabled(cli.trace);
+    // The receiver a refused sender should start: the one for its transport.
+    let mut receiver = "cargo run -p udp-realtime -- receive";
     let result = match cli.command {
-        Command::Send(args) => send::run(&args),
+        Command::Send(args) => {
+            if args.tcp {
+                receiver = "cargo run -p udp-realtime -- receive --tcp";
+            }
+            send::run(&args)
+        }
         Command::Receive(args) => receive::run(&args),
     };
-    common::report::exit_code("cargo run -p udp-realtime -- receive", result)
+    common::report::exit_code(receiver, result)
 }

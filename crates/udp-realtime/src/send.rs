@@ -34,7 +34,7 @@ pub struct SendArgs {
     redundancy: u8,
     /// Send the same datagrams over TCP, each after its length (u32).
     #[arg(long)]
-    tcp: bool,
+    pub tcp: bool,
 }
 
 pub fn run(args: &SendArgs) -> Result<()> {
@@ -142,6 +142,11 @@ impl Link {
         let socket =
             UdpSocket::bind(local).with_context(|| format!("creating a UDP socket for {peer}"))?;
         narrate!("socket({}, SOCK_DGRAM)", family_name(&peer));
+        // Port 0: the kernel picks ours (connect() would bind one anyway).
+        let bound = socket
+            .local_addr()
+            .context("reading the socket's address")?;
+        narrate!("bind({local}) -> {bound}");
         // connect() sends nothing: it fixes the destination, and lets the
         // kernel tell us (ECONNREFUSED) when nobody listens there.
         socket

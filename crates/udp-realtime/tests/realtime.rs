@@ -292,7 +292,7 @@ fn nobody_receiving_is_exit_1_with_the_hint_to_start_the_receiver() {
         stderr(&out)
     );
     assert!(
-        stderr(&out).contains("Start it with `cargo run -p udp-realtime -- receive`"),
+        stderr(&out).contains("Start it with `cargo run -p udp-realtime -- receive --tcp`"),
         "{}",
         stderr(&out)
     );
