@@ -61,6 +61,7 @@ FUZZ_SECONDS ?= 120
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p framing codec::tests
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p tcp-threaded lines::tests
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p udp-realtime wire::tests
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	RUSTC_BOOTSTRAP=1 cargo fuzz run decoders --fuzz-dir crates/framing/fuzz -- -max_total_time=$(FUZZ_SECONDS)
 

@@ -405,3 +405,64 @@ fn trace_narrates_one_line_per_datagram_on_each_side() {
         .count();
     assert_eq!(received, 10, "{lines:?}");
 }
+
+#[test]
+fn the_senders_trace_is_what_the_kernel_saw() {
+    let server = receiver(&[]);
+    let port = server.addr().port().to_string();
+    let args = ["send", "--port", &port, "--seconds", "0.2", "--trace"];
+    let (out, calls) = test_support::strace::run(BIN, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // One `send() -> N bytes` line per sendto() the kernel saw, same N:
+    // 653 for the first datagram (no earlier frame to copy), then 816.
+    let narrated: Vec<i64> = stderr(&out)
+        .lines()
+        .filter_map(|l| l.strip_prefix("trace: send() -> "))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let sent: Vec<i64> = calls
+        .iter()
+        .filter(|c| c.name == "sendto")
+        .map(|c| c.ret.expect("sendto succeeded"))
+        .collect();
+    assert_eq!(narrated, sent);
+    assert_eq!(sent.len(), 10);
+    assert_eq!((sent[0], sent[1]), (653, 816));
+    for name in ["socket", "bind", "connect"] {
+        assert!(
+            calls.iter().any(|c| c.name == name),
+            "no {name}() in {calls:?}"
+        );
+    }
+    counters(&server);
+}
+
+#[test]
+fn the_receivers_trace_is_what_the_kernel_saw() {
+    use test_support::strace::Attached;
+    let server = Server::start(
+        BIN,
+        &["receive", "--port", "0", "--playout-ms", "300", "--trace"],
+    );
+    let strace = Attached::to(server.pid());
+    let port = server.addr().port().to_string();
+    let out = run(BIN, &["send", "--port", &port, "--seconds", "0.2"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    counters(&server);
+    let calls = strace.finish();
+    // Every recvfrom() that returned a datagram, narrated with its size;
+    // the ones that found nothing (EAGAIN: back to the clock) are not.
+    let kernel: Vec<i64> = calls
+        .iter()
+        .filter(|c| c.name == "recvfrom")
+        .filter_map(|c| c.ret)
+        .collect();
+    let narrated: Vec<i64> = server
+        .stderr_lines()
+        .iter()
+        .filter_map(|l| l.strip_prefix("trace: recvfrom() -> "))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(kernel.len(), 10, "{calls:#?}");
+    assert_eq!(narrated, kernel);
+}
