@@ -48,3 +48,20 @@ fn the_full_receiver_plays_the_bare_clients_stream() {
         "frames=50 primary=50 redundant=0 concealed=0 late=0 duplicate=0 reordered=0 invalid=0"
     );
 }
+
+#[test]
+fn the_bare_file_is_as_long_as_the_readme_says_and_at_most_80_lines() {
+    let lines = include_str!("../examples/udp-realtime-bare.rs")
+        .lines()
+        .count();
+    assert!(lines <= 80, "the bare file has {lines} lines");
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains(&format!("idea alone in {lines} lines")),
+        "README says another length"
+    );
+    assert!(
+        readme.contains(&format!("all\n   of it, {lines} lines.")),
+        "Reading order says another length"
+    );
+}
