@@ -199,7 +199,11 @@ impl JitterBuffer {
 
     fn deadline(&self, stream: &Stream, ext: i64) -> Duration {
         let offset = Duration::from_millis(FRAME_MS.saturating_mul(ext.max(0) as u64));
-        stream.first_arrival + self.playout + offset
+        // Saturating: no time a caller passes can overflow the clock.
+        stream
+            .first_arrival
+            .saturating_add(self.playout)
+            .saturating_add(offset)
     }
 
     /// Plays every slot whose time has come by `now`, handing each
@@ -223,7 +227,7 @@ impl JitterBuffer {
         // Slots past it are concealed, but not counted yet (see the module
         // docs); skipping them costs nothing, however long the silence.
         if next <= due {
-            self.run += (due - next + 1) as u64;
+            self.run = self.run.saturating_add((due - next + 1) as u64);
             next = due + 1;
         }
         if let Some(stream) = self.stream.as_mut() {
@@ -344,7 +348,7 @@ impl JitterBuffer {
         let confirmed = (ext.min(next - 1) - old).max(0);
         // The held slots are the end of the current concealed run; the
         // first of them was this far into it.
-        let before = self.run - held;
+        let before = self.run.saturating_sub(held);
         for step in 1..=confirmed {
             let run = before + step as u64;
             let frame = audio::conceal(&self.last_good, run - 1);
