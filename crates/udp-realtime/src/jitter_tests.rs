@@ -406,6 +406,8 @@ proptest! {
             prop_assert_eq!(jb.memory(), memory);
         }
         jb.tick(ms(u64::MAX / 2), &mut |p: Played<'_>| played.push(p.seq));
+        jb.tick(Duration::MAX, &mut |p: Played<'_>| played.push(p.seq));
+        let _ = jb.next_deadline();
         let c = jb.counters();
         prop_assert_eq!(c.primary + c.redundant + c.concealed, c.frames);
         prop_assert_eq!(c.frames, played.len() as u64);
