@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::io::{BufWriter, ErrorKind, Read};
 use std::mem::MaybeUninit;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -216,7 +216,7 @@ impl Default for Framer {
 
 impl Framer {
     /// One `recv()` into the free end of the buffer.
-    fn read_from(&mut self, mut stream: &TcpStream) -> std::io::Result<usize> {
+    fn read_from(&mut self, mut stream: impl Read) -> std::io::Result<usize> {
         let n = stream.read(&mut self.buf[self.len..])?;
         self.len += n;
         Ok(n)
@@ -463,5 +463,65 @@ fn write(wav: &mut Option<Wav>, played: &Played<'_>) {
             wav.error =
                 Some(anyhow::Error::new(e).context(format!("writing {}", wav.path.display())))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::SILENCE;
+    use proptest::prelude::*;
+    use test_support::Chunky;
+
+    fn framed(seqs: &[u32], k: usize) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let mut datagrams = Vec::new();
+        let mut stream = Vec::new();
+        for &seq in seqs {
+            let copies: Vec<_> = (1..=k as u8).map(|d| (d, [d; 160])).collect();
+            let mut datagram = Vec::new();
+            wire::encode(seq, &copies, &SILENCE, &mut datagram);
+            stream.extend((datagram.len() as u32).to_be_bytes());
+            stream.extend(&datagram);
+            datagrams.push(datagram);
+        }
+        (datagrams, stream)
+    }
+
+    proptest! {
+        /// However TCP cuts the stream, every datagram comes out whole, in order.
+        #[test]
+        fn the_framer_finds_every_datagram_in_any_chunking(
+            seqs in proptest::collection::vec(any::<u32>(), 0..20),
+            k in 0usize..=2,
+            sizes in proptest::collection::vec(1usize..2000, 1..10),
+        ) {
+            let (datagrams, stream) = framed(&seqs, k);
+            let mut source = Chunky::new(stream, sizes);
+            let mut framer = Framer::default();
+            let mut got = Vec::new();
+            while framer.read_from(&mut source).unwrap() > 0 {
+                framer.each(|d| got.push(d.to_vec())).unwrap();
+            }
+            prop_assert_eq!(got, datagrams);
+            prop_assert_eq!(framer.len, 0);
+        }
+    }
+
+    #[test]
+    fn a_length_longer_than_any_datagram_ends_the_connection_unread() {
+        let (_, mut stream) = framed(&[1], 0);
+        stream.extend(980u32.to_be_bytes());
+        stream.extend([0; 100]);
+        let mut framer = Framer::default();
+        framer
+            .read_from(&mut Chunky::new(stream, vec![4096]))
+            .unwrap();
+        let mut got = 0;
+        let error = framer.each(|_| got += 1).unwrap_err();
+        assert_eq!(got, 1);
+        assert_eq!(
+            error,
+            "a frame of 980 bytes, more than any datagram (979 at most)"
+        );
     }
 }
