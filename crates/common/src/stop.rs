@@ -86,14 +86,14 @@ impl Stop {
     pub fn from_signals() -> Result<Self> {
         let stop = Self::new()?;
         let handle = stop.clone();
-        // ctrlc runs this on its own thread, not inside the signal handler,
-        // and log! never panics, so the line cannot stop the stop. (Logged
-        // before the trigger, so it is printed before the server's summary.)
+        // ctrlc runs this on its own thread, not inside the signal handler.
+        // It logs nothing: a line from this thread would land at a random
+        // place among the server's own lines (and a stderr pipe nobody reads
+        // must never hold up a stop). The server says it stopped, in order.
         ctrlc::set_handler(move || {
             if handle.is_stopped() {
                 std::process::exit(130);
             }
-            log!("signal received: stopping (again to exit at once)");
             handle.trigger();
         })
         .context("installing the SIGINT/SIGTERM handler")?;
