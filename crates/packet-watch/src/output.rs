@@ -85,9 +85,8 @@ fn proto(packet: &Packet) -> String {
         (_, Transport::Tcp(_)) => "TCP".into(),
         (_, Transport::Udp(_)) => "UDP".into(),
         (_, Transport::Icmp(icmp)) => if icmp.v6 { "ICMPv6" } else { "ICMP" }.into(),
-        (Net::Ip(ip), _) if ip.fragment && ip.fragment_offset > 0 => {
-            format!("IPv{} fragment", ip.version)
-        }
+        // Reassembly is the receiver's job: a fragment is shown as one.
+        (Net::Ip(ip), _) if ip.fragment => format!("IPv{} fragment", ip.version),
         (Net::Ip(ip), Transport::Other(n)) => format!("IPv{} protocol {n}", ip.version),
         (Net::Ip(ip), Transport::None) => format!("IPv{}", ip.version),
         (Net::Arp, _) => "ARP".into(),
