@@ -382,15 +382,17 @@ mod tests {
             prop_oneof![Just(0u16), 1u16..0x1fff],
             any::<bool>(),
         )
-            .prop_map(|(v6, proto, sport, dport, options, fragment_offset, fh)| Spec {
-                v6,
-                proto,
-                sport,
-                dport,
-                options,
-                fragment_offset,
-                fragment_header: v6 && fh,
-            })
+            .prop_map(
+                |(v6, proto, sport, dport, options, fragment_offset, fh)| Spec {
+                    v6,
+                    proto,
+                    sport,
+                    dport,
+                    options,
+                    fragment_offset,
+                    fragment_header: v6 && fh,
+                },
+            )
     }
 
     proptest! {

@@ -502,3 +502,181 @@ impl Packet<'_> {
         ))
     }
 }
+
+/// Whether `inner` lies within `outer` (same memory): the decoder's promise
+/// that a payload is never more than the frame holds.
+pub fn is_within(inner: &[u8], outer: &[u8]) -> bool {
+    let (start, end) = (
+        outer.as_ptr() as usize,
+        outer.as_ptr() as usize + outer.len(),
+    );
+    let (a, b) = (
+        inner.as_ptr() as usize,
+        inner.as_ptr() as usize + inner.len(),
+    );
+    inner.is_empty() || (start <= a && b <= end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+    use proptest::prelude::*;
+
+    fn tcp_frame(payload: &[u8]) -> Vec<u8> {
+        let builder = PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .tcp(51234, 7000, 1000, 65495)
+            .syn()
+            .options(&[
+                etherparse::TcpOptionElement::MaximumSegmentSize(65495),
+                etherparse::TcpOptionElement::SelectiveAcknowledgementPermitted,
+            ])
+            .unwrap();
+        let mut frame = Vec::new();
+        builder.write(&mut frame, payload).unwrap();
+        frame
+    }
+
+    #[test]
+    fn a_tcp_syn_is_peeled_into_its_layers() {
+        let frame = tcp_frame(b"GET /");
+        let p = decode(LinkType::Ethernet, &frame);
+        assert!(matches!(
+            p.link,
+            Link::Ethernet {
+                ether_type: 0x0800,
+                ..
+            }
+        ));
+        let Net::Ip(ip) = &p.net else { panic!("{p:?}") };
+        assert_eq!(
+            (ip.version, ip.ttl, ip.protocol, ip.header_len),
+            (4, 64, 6, 20)
+        );
+        let Transport::Tcp(tcp) = &p.transport else {
+            panic!("{p:?}")
+        };
+        assert_eq!((tcp.src_port, tcp.dst_port, tcp.seq), (51234, 7000, 1000));
+        assert_eq!(tcp.flags.letters(), "S");
+        assert_eq!(tcp.options[..2], ["mss 65495".to_string(), "sackOK".into()]);
+        assert_eq!(p.payload, b"GET /");
+        assert_eq!(p.problem, None);
+    }
+
+    #[test]
+    fn a_cut_packet_says_so_and_keeps_what_it_has() {
+        let frame = tcp_frame(b"0123456789");
+        let cut = &frame[..frame.len() - 4];
+        let p = decode(LinkType::Ethernet, cut);
+        assert_eq!(p.payload, b"012345");
+        let problem = p.problem.unwrap();
+        assert!(
+            problem.starts_with("truncated: the IPv4 header says"),
+            "{problem}"
+        );
+        // Cut inside the TCP header: no TCP fields, a problem, no panic.
+        let p = decode(LinkType::Ethernet, &frame[..14 + 20 + 10]);
+        assert!(matches!(p.transport, Transport::None));
+        assert!(p.problem.is_some());
+    }
+
+    #[test]
+    fn an_icmp_port_unreachable_names_the_datagram_it_is_about() {
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .udp(41234, 7002)
+            .write(&mut udp, b"hello")
+            .unwrap();
+        let mut frame = Vec::new();
+        PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ))
+            .write(&mut frame, &udp)
+            .unwrap();
+        let p = decode(LinkType::Ethernet, &frame);
+        let Transport::Icmp(icmp) = &p.transport else {
+            panic!("{p:?}")
+        };
+        assert_eq!(icmp.meaning(), "port unreachable");
+        let q = icmp.quoted.as_ref().unwrap();
+        assert_eq!((q.proto, q.src.port(), q.dst.port()), ("UDP", 41234, 7002));
+    }
+
+    #[test]
+    fn a_linux_cooked_frame_is_decoded() {
+        let mut ip = Vec::new();
+        PacketBuilder::ipv6([0; 16], [0; 16], 64)
+            .udp(5353, 7002)
+            .write(&mut ip, b"x")
+            .unwrap();
+        let mut frame = vec![0, 4, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x86, 0xdd];
+        frame.extend(ip);
+        let p = decode(LinkType::LinuxSll, &frame);
+        assert!(matches!(
+            p.link,
+            Link::Cooked {
+                packet_type: 4,
+                protocol: 0x86dd,
+                ..
+            }
+        ));
+        assert_eq!(p.endpoints().unwrap().1.to_string(), "[::]:7002");
+        assert_eq!(p.payload, b"x");
+    }
+
+    #[test]
+    fn tcpdump_flag_letters() {
+        let f = |bits| Flags(bits).letters();
+        assert_eq!(f(Flags::SYN | Flags::ACK), "S.");
+        assert_eq!(f(Flags::FIN | Flags::PSH | Flags::ACK), "FP.");
+        assert_eq!(f(Flags::RST), "R");
+        assert_eq!(f(0), "none");
+    }
+
+    fn link() -> impl Strategy<Value = LinkType> {
+        prop_oneof![
+            Just(LinkType::Ethernet),
+            Just(LinkType::LinuxSll),
+            Just(LinkType::RawIp)
+        ]
+    }
+
+    proptest! {
+        /// Arbitrary bytes: no panic, and the payload is inside the frame.
+        #[test]
+        fn arbitrary_bytes_never_panic_nor_overclaim(
+            link in link(),
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let p = decode(link, &bytes);
+            prop_assert!(is_within(p.payload, &bytes));
+        }
+
+        /// Real headers with lying lengths and cut ends: the same promise,
+        /// on frames that get past the first checks.
+        #[test]
+        fn real_frames_cut_and_lied_about(
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+            cut in 0usize..120,
+            total_len in any::<u16>(),
+            data_offset in any::<u8>(),
+        ) {
+            let mut frame = tcp_frame(&payload);
+            frame[16..18].copy_from_slice(&total_len.to_be_bytes());
+            frame[14 + 20 + 12] = data_offset;
+            frame.truncate(frame.len().saturating_sub(cut));
+            let p = decode(LinkType::Ethernet, &frame);
+            prop_assert!(is_within(p.payload, &frame));
+            // TCP's data comes after at least 14 + 20 + 20 header bytes;
+            // when TCP could not be decoded the problem says why.
+            if let Transport::Tcp(tcp) = &p.transport {
+                prop_assert!(p.payload.len() + 14 + 20 + tcp.header_len <= frame.len());
+            } else {
+                prop_assert!(p.problem.is_some());
+            }
+        }
+    }
+}

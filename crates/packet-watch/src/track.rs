@@ -196,3 +196,142 @@ impl Tracker {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: &str = "127.0.0.1:51234";
+    const S: &str = "127.0.0.1:7000";
+
+    fn seg(flags: u8, seq: u32, ack: u32, window: u16) -> Tcp {
+        Tcp {
+            src_port: 0,
+            dst_port: 0,
+            seq,
+            ack,
+            flags: Flags(flags),
+            window,
+            header_len: 20,
+            urgent: 0,
+            options: Vec::new(),
+        }
+    }
+
+    /// Feeds segments (from, flags, seq, ack, window, len) 1 ms apart.
+    fn feed(t: &mut Tracker, segments: &[(&str, u8, u32, u32, u16, usize)]) -> Vec<Seen> {
+        let mut ms = 0;
+        segments
+            .iter()
+            .map(|&(from, flags, seq, ack, win, len)| {
+                let (src, dst) = if from == C { (C, S) } else { (S, C) };
+                ms += 1;
+                t.segment(
+                    Duration::from_millis(ms),
+                    src.parse().unwrap(),
+                    dst.parse().unwrap(),
+                    &seg(flags, seq, ack, win),
+                    len,
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    const SYN: u8 = Flags::SYN;
+    const SA: u8 = Flags::SYN | Flags::ACK;
+    const A: u8 = Flags::ACK;
+    const PA: u8 = Flags::PSH | Flags::ACK;
+    const FA: u8 = Flags::FIN | Flags::ACK;
+
+    #[test]
+    fn a_whole_connection_with_a_wrapping_isn() {
+        // The client's ISN is 5 below 2^32: its sequence numbers wrap.
+        let isn = u32::MAX - 4;
+        let mut t = Tracker::default();
+        let seen = feed(
+            &mut t,
+            &[
+                (C, SYN, isn, 0, 65495, 0),
+                (S, SA, 7000, isn.wrapping_add(1), 65483, 0),
+                (C, A, isn.wrapping_add(1), 7001, 512, 0),
+                (C, PA, isn.wrapping_add(1), 7001, 512, 10),
+                (S, A, 7001, isn.wrapping_add(11), 512, 0),
+                (C, FA, isn.wrapping_add(11), 7001, 512, 0),
+                (S, FA, 7001, isn.wrapping_add(12), 512, 0),
+            ],
+        );
+        let rel: Vec<(u32, u32)> = seen.iter().map(|s| (s.seq, s.ack)).collect();
+        assert_eq!(
+            rel,
+            [(0, 0), (0, 1), (1, 1), (1, 1), (1, 11), (11, 1), (1, 12)]
+        );
+        assert!(seen.iter().all(|s| !s.retransmission && !s.duplicate_ack));
+        let conn = &t.connections[0];
+        assert_eq!(conn.handshake, Some(Duration::from_millis(1)));
+        assert_eq!((conn.sides[0].bytes, conn.sides[1].bytes), (10, 0));
+    }
+
+    #[test]
+    fn retransmissions_duplicate_acks_and_zero_windows() {
+        let mut t = Tracker::default();
+        let seen = feed(
+            &mut t,
+            &[
+                (C, SYN, 100, 0, 65495, 0),
+                (C, SYN, 100, 0, 65495, 0), // the SYN again
+                (S, SA, 500, 101, 65483, 0),
+                (C, PA, 101, 501, 512, 100),
+                (C, PA, 201, 501, 512, 100), // lost on the way
+                (C, PA, 301, 501, 512, 100),
+                (S, A, 501, 201, 512, 0),
+                (S, A, 501, 201, 512, 0),    // duplicate
+                (S, A, 501, 201, 512, 0),    // duplicate
+                (C, PA, 201, 501, 512, 100), // retransmitted
+                (C, PA, 351, 501, 512, 100), // half old, half new
+                (S, A, 501, 351, 0, 0),      // the window is full
+                (S, A, 501, 351, 0, 0),      // not a duplicate: window 0
+            ],
+        );
+        let marks: Vec<(bool, bool)> = seen
+            .iter()
+            .map(|s| (s.retransmission, s.duplicate_ack))
+            .collect();
+        assert_eq!(
+            marks,
+            [
+                (false, false),
+                (true, false),
+                (false, false),
+                (false, false),
+                (false, false),
+                (false, false),
+                (false, false),
+                (false, true),
+                (false, true),
+                (true, false),
+                (true, false),
+                (false, false),
+                (false, false),
+            ]
+        );
+        let [c, s] = &t.connections[0].sides;
+        assert_eq!(c.retransmissions, 3);
+        assert_eq!(c.bytes, 350, "each byte once: 101..451");
+        assert_eq!(s.duplicate_acks, 2);
+        assert_eq!(s.zero_windows, 2);
+        // From the last SYN to the SYN-ACK.
+        assert_eq!(t.connections[0].handshake, Some(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn a_connection_seen_mid_stream_starts_at_seq_1() {
+        let mut t = Tracker::default();
+        let seen = feed(
+            &mut t,
+            &[(C, PA, 9000, 4000, 512, 10), (S, A, 4000, 9010, 512, 0)],
+        );
+        assert_eq!((seen[0].seq, seen[0].ack), (1, 1));
+        assert_eq!((seen[1].seq, seen[1].ack), (1, 11));
+    }
+}
