@@ -4,9 +4,12 @@
 //! - Relative sequence numbers, as tcpdump and Wireshark show them: each
 //!   side picks a random initial sequence number (ISN) in its SYN; we print
 //!   `seq - ISN`, so the SYN is `seq 0` and the first data byte is `seq 1`.
-//! - A retransmission is a segment whose sequence range starts below the
-//!   highest sequence number already seen from that side: those bytes (or
-//!   that SYN or FIN) went out before. Its bytes are counted once.
+//! - A retransmission is a segment whose sequence range was seen before
+//!   from that side: those bytes (or that SYN or FIN) went out already. Its
+//!   bytes are counted once. A segment that fills a hole is *not* one: on
+//!   a busy link (a veth pair, several CPUs) the capture may see a later
+//!   segment before an earlier one, and that is reordering, not loss. So
+//!   each side keeps the ranges it has seen, not just the highest number.
 //! - A duplicate ACK (Wireshark's rule): an ACK without data, SYN, FIN or
 //!   RST that repeats the previous ACK number and the same non-zero window.
 //!   Three in a row make the sender retransmit at once (fast retransmit).
@@ -15,7 +18,8 @@
 //!
 //! Sequence numbers wrap at 2^32, so every comparison here is "serial
 //! number arithmetic": `a` is before `b` when `a - b`, as a signed 32-bit
-//! number, is negative.
+//! number, is negative; the ranges seen are kept on an unwrapped 64-bit
+//! axis for that reason.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -45,8 +49,8 @@ pub struct Side {
     /// The ISN (from its SYN), or, when the capture began mid-connection,
     /// one less than the first sequence number seen.
     base: Option<u32>,
-    /// One past the highest relative sequence number sent so far.
-    highest: Option<u32>,
+    /// The sequence ranges sent so far (relative, unwrapped).
+    seen: Ranges,
     last_ack: Option<(u32, u16)>,
     pub bytes: u64,
     pub retransmissions: u64,
@@ -72,8 +76,47 @@ pub struct Tracker {
     pub untracked: u64,
 }
 
-fn before(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
+/// Sequence ranges, as sorted, disjoint, half-open intervals on an
+/// unwrapped axis: usually one, `[0, highest)`; more while there are holes.
+#[derive(Debug, Default, Clone)]
+struct Ranges(Vec<(u64, u64)>);
+
+impl Ranges {
+    /// At most this many: a peer cannot grow our memory with holes. Past
+    /// it, the two lowest ranges merge (the hole between counts as seen).
+    const MAX: usize = 64;
+
+    /// A relative sequence number on the unwrapped axis, taken as the
+    /// nearest to the highest seen (within 2^31 either way).
+    fn unwrap(&self, seq: u32) -> u64 {
+        let near = self.0.last().map_or(0, |r| r.1);
+        let diff = i64::from(seq.wrapping_sub(near as u32) as i32);
+        (near as i64 + diff).max(0) as u64
+    }
+
+    /// How many numbers of `[start, end)` were seen before.
+    fn covered(&self, start: u64, end: u64) -> u64 {
+        (self.0.iter())
+            .map(|&(a, b)| b.min(end).saturating_sub(a.max(start)))
+            .sum()
+    }
+
+    fn insert(&mut self, start: u64, end: u64) {
+        self.0.push((start, end));
+        self.0.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.0.len());
+        for &(a, b) in &self.0 {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        if merged.len() > Self::MAX {
+            let second = merged.remove(1);
+            merged[0].1 = second.1;
+        }
+        self.0 = merged;
+    }
 }
 
 impl Tracker {
@@ -137,32 +180,19 @@ impl Tracker {
         let seq = tcp.seq.wrapping_sub(base);
         // A SYN and a FIN each take one sequence number, like a byte.
         let len = payload_len as u32 + u32::from(syn) + u32::from(fin);
-        let end = seq.wrapping_add(len);
         let mut retransmission = false;
         if len > 0 {
-            match side.highest {
-                Some(highest) if before(seq, highest) => {
-                    retransmission = true;
-                    side.retransmissions += 1;
-                    // Count only the bytes beyond what was seen (usually none).
-                    let data_start = seq.wrapping_add(u32::from(syn));
-                    let data_end = data_start.wrapping_add(payload_len as u32);
-                    if before(highest, data_end) {
-                        let from = if before(data_start, highest) {
-                            highest
-                        } else {
-                            data_start
-                        };
-                        side.bytes += u64::from(data_end.wrapping_sub(from));
-                    }
-                }
-                _ => side.bytes += payload_len as u64,
+            let start = side.seen.unwrap(seq);
+            let end = start + u64::from(len);
+            if side.seen.covered(start, end) > 0 {
+                retransmission = true;
+                side.retransmissions += 1;
             }
-            if side.highest.is_none_or(|h| before(h, end)) {
-                side.highest = Some(end);
-            }
-        } else if side.highest.is_none() {
-            side.highest = Some(seq);
+            // Count only the payload bytes not seen before.
+            let data = start + u64::from(syn);
+            let data_end = data + payload_len as u64;
+            side.bytes += (data_end - data) - side.seen.covered(data, data_end);
+            side.seen.insert(start, end);
         }
 
         // Zero windows and duplicate ACKs are about what this side receives.
@@ -322,6 +352,33 @@ mod tests {
         assert_eq!(s.zero_windows, 2);
         // From the last SYN to the SYN-ACK.
         assert_eq!(t.connections[0].handshake, Some(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn a_reordered_segment_is_not_a_retransmission() {
+        let mut t = Tracker::default();
+        let seen = feed(
+            &mut t,
+            &[
+                (C, SYN, 100, 0, 65495, 0),
+                (C, PA, 201, 0, 512, 100), // seen before the one it follows
+                (C, PA, 101, 0, 512, 100), // fills the hole: new bytes
+                (C, PA, 101, 0, 512, 100), // now it is sent again
+            ],
+        );
+        let marks: Vec<bool> = seen.iter().map(|s| s.retransmission).collect();
+        assert_eq!(marks, [false, false, false, true]);
+        assert_eq!(t.connections[0].sides[0].bytes, 200);
+    }
+
+    #[test]
+    fn holes_cannot_grow_memory_without_bound() {
+        let mut ranges = Ranges::default();
+        for i in 0..10_000u64 {
+            ranges.insert(i * 10, i * 10 + 5); // a hole after each
+        }
+        assert!(ranges.0.len() <= Ranges::MAX);
+        assert_eq!(ranges.covered(99_990, 99_995), 5);
     }
 
     #[test]
