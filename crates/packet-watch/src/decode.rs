@@ -115,8 +115,46 @@ pub struct Tcp {
     pub window: u16,
     pub header_len: usize,
     pub urgent: u16,
-    /// Options as tcpdump names them: `mss 65495`, `sackOK`, `TS val 1 ecr 0`.
-    pub options: Vec<String>,
+    /// The options' bytes (at most 40), kept raw: naming them costs
+    /// allocations, and only `--layers` shows them ([`Tcp::option_names`]).
+    pub options: TcpOptions,
+}
+
+/// A TCP header's option bytes, copied (no allocation, no lifetime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpOptions {
+    bytes: [u8; 40],
+    len: u8,
+}
+
+impl TcpOptions {
+    pub fn new(raw: &[u8]) -> TcpOptions {
+        let mut bytes = [0u8; 40];
+        let len = raw.len().min(40);
+        bytes[..len].copy_from_slice(&raw[..len]);
+        TcpOptions {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions::new(&[])
+    }
+}
+
+impl Tcp {
+    /// The options as tcpdump names them: `mss 65495`, `sackOK`,
+    /// `TS val 1 ecr 0`, `nop`, `wscale 7`.
+    pub fn option_names(&self) -> Vec<String> {
+        tcp_options(self.options.as_bytes())
+    }
 }
 
 /// TCP's flag bits, in the header's order (FIN is bit 0).
@@ -371,7 +409,7 @@ fn fill<'a>(packet: &mut Packet<'a>, sliced: &LaxSlicedPacket<'a>, frame: &'a [u
                 window: tcp.window_size(),
                 header_len: tcp.header_slice().len(),
                 urgent: tcp.urgent_pointer(),
-                options: tcp_options(tcp),
+                options: TcpOptions::new(tcp.options()),
             });
             packet.payload = tcp.payload();
         }
@@ -427,10 +465,10 @@ fn fill<'a>(packet: &mut Packet<'a>, sliced: &LaxSlicedPacket<'a>, frame: &'a [u
 }
 
 /// The TCP options as tcpdump prints them.
-fn tcp_options(tcp: &etherparse::TcpSlice<'_>) -> Vec<String> {
+fn tcp_options(bytes: &[u8]) -> Vec<String> {
     use etherparse::TcpOptionElement::*;
     let mut out = Vec::new();
-    for option in tcp.options_iterator() {
+    for option in etherparse::TcpOptionsIterator::from_slice(bytes) {
         out.push(match option {
             Ok(Noop) => "nop".into(),
             Ok(MaximumSegmentSize(mss)) => format!("mss {mss}"),
@@ -559,7 +597,7 @@ mod tests {
         };
         assert_eq!((tcp.src_port, tcp.dst_port, tcp.seq), (51234, 7000, 1000));
         assert_eq!(tcp.flags.letters(), "S");
-        assert_eq!(tcp.options[..2], ["mss 65495".to_string(), "sackOK".into()]);
+        assert_eq!(tcp.option_names()[..2], ["mss 65495".to_string(), "sackOK".into()]);
         assert_eq!(p.payload, b"GET /");
         assert_eq!(p.problem, None);
     }

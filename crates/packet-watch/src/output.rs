@@ -25,6 +25,8 @@ pub enum Format {
 pub struct Printer {
     out: BufWriter<Stdout>,
     format: Format,
+    /// Reused for every text line.
+    line: String,
 }
 
 /// Everything known about one packet, for printing.
@@ -44,6 +46,7 @@ impl Printer {
         Printer {
             out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
             format,
+            line: String::with_capacity(256),
         }
     }
 
@@ -54,12 +57,17 @@ impl Printer {
     }
 
     pub fn packet(&mut self, shown: &Shown) -> Result<()> {
-        let text = match self.format {
-            Format::Text => text_line(shown),
-            Format::Json => json_line(shown),
-            Format::Layers => layers(shown),
-        };
-        writeln!(self.out, "{text}").context("writing to stdout")
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        match self.format {
+            Format::Text => write_text(&mut line, shown),
+            Format::Json => line.push_str(&json_line(shown)),
+            Format::Layers => line.push_str(&layers(shown)),
+        }
+        line.push('\n');
+        let result = self.out.write_all(line.as_bytes());
+        self.line = line;
+        result.context("writing to stdout")
     }
 
     pub fn flush(&mut self) -> Result<()> {
@@ -98,18 +106,27 @@ fn proto(packet: &Packet) -> String {
 /// One line in tcpdump's notation:
 /// `127.0.0.1:51234 > 127.0.0.1:7000 TCP [S] seq 0 win 65495 len 0`.
 pub fn text_line(shown: &Shown) -> String {
-    let packet = shown.packet;
     let mut line = String::new();
-    if let Some((src, dst)) = ends(packet) {
+    write_text(&mut line, shown);
+    line
+}
+
+/// [`text_line`] into `line`, without allocating for the common packets:
+/// a capture that falls behind loses packets, and allocations add up.
+fn write_text(line: &mut String, shown: &Shown) {
+    let packet = shown.packet;
+    if let Some((src, dst)) = packet.endpoints() {
         let _ = write!(line, "{src} > {dst} ");
+    } else if let Net::Ip(ip) = &packet.net {
+        let _ = write!(line, "{} > {} ", ip.src, ip.dst);
     }
-    line.push_str(&proto(packet));
     match &packet.transport {
         Transport::Tcp(tcp) => {
-            let _ = write!(line, " [{}]", tcp.flags.letters());
+            line.push_str("TCP [");
+            push_flags(line, tcp.flags);
             // Relative numbers when the connection is tracked, raw otherwise.
             let (seq, ack) = shown.seen.map_or((tcp.seq, tcp.ack), |s| (s.seq, s.ack));
-            let _ = write!(line, " seq {seq}");
+            let _ = write!(line, "] seq {seq}");
             if tcp.flags.has(Flags::ACK) {
                 let _ = write!(line, " ack {ack}");
             }
@@ -123,17 +140,41 @@ pub fn text_line(shown: &Shown) -> String {
                 }
             }
         }
+        Transport::Udp(_) => {
+            let _ = write!(line, "UDP len {}", packet.payload.len());
+        }
         Transport::Icmp(icmp) => {
-            let _ = write!(line, " {}", icmp_words(icmp));
+            let _ = write!(line, "{} {}", proto(packet), icmp_words(icmp));
         }
         _ => {
-            let _ = write!(line, " len {}", packet.payload.len());
+            let _ = write!(line, "{} len {}", proto(packet), packet.payload.len());
         }
     }
     if let Some(problem) = &packet.problem {
         let _ = write!(line, " [{problem}]");
     }
-    line
+}
+
+/// tcpdump's flag letters, without a String of their own.
+fn push_flags(line: &mut String, flags: Flags) {
+    let before = line.len();
+    for (bit, c) in [
+        (Flags::FIN, 'F'),
+        (Flags::SYN, 'S'),
+        (Flags::RST, 'R'),
+        (Flags::PSH, 'P'),
+        (Flags::ACK, '.'),
+        (Flags::URG, 'U'),
+        (Flags::ECE, 'E'),
+        (Flags::CWR, 'W'),
+    ] {
+        if flags.has(bit) {
+            line.push(c);
+        }
+    }
+    if line.len() == before {
+        line.push_str("none");
+    }
 }
 
 /// An ICMP message in words; an error names the packet it is about, which
@@ -300,8 +341,9 @@ pub fn layers(shown: &Shown) -> String {
                 tcp.window,
                 tcp.header_len
             );
-            if !tcp.options.is_empty() {
-                let _ = write!(s, ", options [{}]", tcp.options.join(","));
+            let options = tcp.option_names();
+            if !options.is_empty() {
+                let _ = write!(s, ", options [{}]", options.join(","));
             }
             if let Some(seen) = shown.seen
                 && seen.retransmission

@@ -102,6 +102,14 @@ impl Ranges {
     }
 
     fn insert(&mut self, start: u64, end: u64) {
+        // The common case: the next segment in order extends the last range.
+        if let Some(last) = self.0.last_mut()
+            && start >= last.0
+            && start <= last.1
+        {
+            last.1 = last.1.max(end);
+            return;
+        }
         self.0.push((start, end));
         self.0.sort_unstable();
         let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.0.len());
@@ -244,7 +252,7 @@ mod tests {
             window,
             header_len: 20,
             urgent: 0,
-            options: Vec::new(),
+            options: Default::default(),
         }
     }
 
