@@ -597,7 +597,10 @@ mod tests {
         };
         assert_eq!((tcp.src_port, tcp.dst_port, tcp.seq), (51234, 7000, 1000));
         assert_eq!(tcp.flags.letters(), "S");
-        assert_eq!(tcp.option_names()[..2], ["mss 65495".to_string(), "sackOK".into()]);
+        assert_eq!(
+            tcp.option_names()[..2],
+            ["mss 65495".to_string(), "sackOK".into()]
+        );
         assert_eq!(p.payload, b"GET /");
         assert_eq!(p.problem, None);
     }

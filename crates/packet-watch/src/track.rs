@@ -148,10 +148,14 @@ impl Tracker {
             }
             None => {
                 self.index.insert(key, self.connections.len());
-                let mut first = Side::default();
-                first.addr = Some(src);
-                let mut second = Side::default();
-                second.addr = Some(dst);
+                let first = Side {
+                    addr: Some(src),
+                    ..Side::default()
+                };
+                let second = Side {
+                    addr: Some(dst),
+                    ..Side::default()
+                };
                 self.connections.push(Connection {
                     sides: [first, second],
                     syn_time: None,
@@ -208,11 +212,14 @@ impl Tracker {
             side.zero_windows += 1;
         }
         let mut duplicate_ack = false;
-        if ack && payload_len == 0 && !(syn || fin || rst) {
-            if side.last_ack == Some((tcp.ack, tcp.window)) && tcp.window != 0 {
-                duplicate_ack = true;
-                side.duplicate_acks += 1;
-            }
+        if ack
+            && payload_len == 0
+            && !(syn || fin || rst)
+            && side.last_ack == Some((tcp.ack, tcp.window))
+            && tcp.window != 0
+        {
+            duplicate_ack = true;
+            side.duplicate_acks += 1;
         }
         if ack && !rst {
             side.last_ack = Some((tcp.ack, tcp.window));
