@@ -492,7 +492,8 @@ bench_packet_watch() {
     PIDS+=("$!")
     exec {fd}<&-
     # tcpdump says `listening on IFACE` on stderr once its filter is set.
-    "${on[@]}" tcpdump -i "$iface" -n -w "$WORK/td.pcap" "port $port" 2>"$WORK/cap-td.fifo" &
+    # -B 32768: a 32 MiB ring, the size packet-watch maps (tcpdump: 2 MiB).
+    "${on[@]}" tcpdump -i "$iface" -n -B 32768 -w "$WORK/td.pcap" "port $port" 2>"$WORK/cap-td.fifo" &
     dump_pid=$!
     PIDS+=("$dump_pid")
     exec {fd}<"$WORK/cap-td.fifo"

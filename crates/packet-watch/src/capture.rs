@@ -8,8 +8,11 @@
 //!    The kernel hooks a packet socket into the receive path only once it
 //!    has a protocol, so nothing can be queued on it before step 3.
 //! 2. `setsockopt(SO_ATTACH_FILTER)`: the port filter ([`crate::bpf`]).
-//! 3. `bind(interface, ETH_P_ALL)`: from now on every frame of that
-//!    interface runs through the filter, and only what passes is queued.
+//! 3. The ring ([`crate::ring`]): memory shared with the kernel, where it
+//!    puts each packet that passes the filter, so reading costs no system
+//!    call per packet (what libpcap does; the bare example uses `recvfrom`).
+//! 4. `bind(interface, ETH_P_ALL)`: from now on every frame of that
+//!    interface runs through the filter, and only what passes is kept.
 //!
 //! libpcap opens its socket with ETH_P_ALL at once, so frames arrive before
 //! its filter is set; it attaches a drop-everything filter, drains the
@@ -21,17 +24,19 @@
 use std::io::{self, ErrorKind};
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use common::narrate;
 
 use crate::bpf::{self, Insn};
+use crate::ring::Ring;
 
 /// An open, filtered, bound packet socket.
 pub struct Capture {
+    /// Declared before `fd`: unmapped before the socket closes.
+    ring: Ring,
     fd: OwnedFd,
-    buf: Vec<u8>,
     /// Totals from PACKET_STATISTICS, which resets the kernel's counters
     /// each time it is read.
     passed: u64,
@@ -43,17 +48,11 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// Its length on the wire (more than `data` if it did not fit).
     pub wire_len: usize,
-    /// When the kernel saw it (SO_TIMESTAMP), not when we read it.
+    /// When the kernel saw it, not when we read it.
     pub time: SystemTime,
     /// `sll_pkttype`: PACKET_OUTGOING (4) for a frame this host sent.
     pub packet_type: u8,
 }
-
-/// Asked of the socket: how big its queue in the kernel may grow. A capture
-/// that falls behind loses packets once it is full (PACKET_STATISTICS
-/// counts them); tcpdump's default is 2 MiB of ring. Ours holds queued
-/// socket buffers, which cost more than their bytes for small packets.
-const RCVBUF: usize = 32 << 20;
 
 /// The error that means "not allowed": the hint names `sudo`.
 #[derive(Debug)]
@@ -114,18 +113,13 @@ impl Capture {
             program.len()
         );
 
-        // A bigger queue than the default 208 KiB, so a burst does not
-        // overflow it; SO_RCVBUFFORCE (root) may exceed rmem_max.
-        let size = RCVBUF as libc::c_int;
-        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &size).is_err() {
-            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &size)
-                .context("setting SO_RCVBUF")?;
-        }
-        // The kernel stamps each packet when it sees it; we read the stamp.
-        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMP, &1)
-            .context("setting SO_TIMESTAMP")?;
+        // 3. The ring: the kernel writes accepted packets into memory we map.
+        let ring = Ring::map(&fd)?;
+        narrate!(
+            "setsockopt(PACKET_RX_RING, TPACKET_V3) + mmap: a 32 MiB ring shared with the kernel"
+        );
 
-        // 3. bind: all protocols (ETH_P_ALL) on this one interface.
+        // 4. bind: all protocols (ETH_P_ALL) on this one interface.
         // SAFETY: sockaddr_ll is plain data; zero is a valid start.
         let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
@@ -145,60 +139,45 @@ impl Capture {
         }
         narrate!("bind({interface}, ETH_P_ALL)");
         Ok(Capture {
+            ring,
             fd,
-            buf: vec![0; bpf::SNAPLEN as usize],
             passed: 0,
             dropped: 0,
         })
     }
 
-    /// The next queued frame, or `None` if none is queued now (never blocks:
-    /// wait with `Stop::wait_readable` on the capture, which is an `AsFd`).
+    /// The next captured frame, or `None` if the kernel has handed over
+    /// nothing new (never blocks: wait with `Stop::wait_readable` on the
+    /// capture, which is an `AsFd`; poll() wakes when a block is ours).
     pub fn try_next(&mut self) -> Result<Option<Frame<'_>>> {
-        // SAFETY: zeroed C structs; the pointers below stay valid for the call.
-        let mut from: libc::sockaddr_ll = unsafe { zeroed() };
-        let mut control = [0u64; 8]; // room for one timeval cmsg, aligned
-        let mut iov = libc::iovec {
-            iov_base: self.buf.as_mut_ptr().cast(),
-            iov_len: self.buf.len(),
+        Ok(self.ring.next_packet().map(|p| Frame {
+            data: p.data,
+            wire_len: p.wire_len,
+            time: p.time,
+            packet_type: p.packet_type,
+        }))
+    }
+
+    /// Waits up to `timeout` for the kernel to hand over a block; whether it
+    /// did. Used after a stop, to collect a last, half-full block (the
+    /// kernel hands one over a few milliseconds after its first packet).
+    pub fn wait(&self, timeout: Duration) -> Result<bool> {
+        let mut fd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
         };
-        // SAFETY: msghdr is plain data.
-        let mut msg: libc::msghdr = unsafe { zeroed() };
-        msg.msg_name = (&raw mut from).cast();
-        msg.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
-        msg.msg_iov = &raw mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = size_of_val(&control);
-        // MSG_TRUNC: return the frame's real length even if it is longer than
-        // our buffer, so a cut frame is reported as such.
-        // SAFETY: msg points at live buffers of the sizes it states.
-        let n = unsafe {
-            libc::recvmsg(
-                self.fd.as_raw_fd(),
-                &raw mut msg,
-                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
-            )
-        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the whole call.
+        let n = unsafe { libc::poll(&raw mut fd, 1, ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
-            return match e.kind() {
-                // Nothing queued: the caller waits for the socket.
-                ErrorKind::WouldBlock | ErrorKind::Interrupted => Ok(None),
-                // ENETDOWN: the interface went down; the socket stays usable.
-                _ if e.raw_os_error() == Some(libc::ENETDOWN) => Ok(None),
-                _ => Err(e).context("reading from the packet socket"),
-            };
+            if e.kind() == ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(e).context("waiting for the packet ring (poll)");
         }
-        let wire_len = n as usize;
-        let kept = wire_len.min(self.buf.len());
-        narrate!("recvmsg() -> {wire_len} bytes");
-        Ok(Some(Frame {
-            data: &self.buf[..kept],
-            wire_len,
-            time: timestamp(&msg).unwrap_or_else(SystemTime::now),
-            packet_type: from.sll_pkttype,
-        }))
+        Ok(n > 0)
     }
 
     /// Packets that passed the filter, and how many of them the kernel had
@@ -231,24 +210,6 @@ impl AsFd for Capture {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
-}
-
-/// The SO_TIMESTAMP control message of a received frame.
-fn timestamp(msg: &libc::msghdr) -> Option<SystemTime> {
-    // SAFETY: the CMSG_* macros walk the control buffer recvmsg filled in.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMP {
-                let tv: libc::timeval = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                return Some(
-                    UNIX_EPOCH + Duration::new(tv.tv_sec as u64, (tv.tv_usec as u32) * 1000),
-                );
-            }
-            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
-        }
-    }
-    None
 }
 
 /// The interface's ARPHRD_* type, from SIOCGIFHWADDR.

@@ -3,7 +3,7 @@
 //! (`main.rs`) only parses arguments and calls [`watch::run`].
 //!
 //! Reading order: [`capture`] (the packet socket), [`bpf`] (the kernel
-//! filter), [`decode`] (peeling the layers), [`track`] (TCP's reliability,
+//! filter), [`ring`] (the memory the kernel writes packets into), [`decode`] (peeling the layers), [`track`] (TCP's reliability,
 //! seen from outside), [`output`] (the three ways a packet is printed),
 //! [`pcap`] (the file format tcpdump and Wireshark read), and [`watch`],
 //! which ties them into the loop.
@@ -13,5 +13,6 @@ pub mod capture;
 pub mod decode;
 pub mod output;
 pub mod pcap;
+pub mod ring;
 pub mod track;
 pub mod watch;

@@ -22,6 +22,7 @@
 //! axis for that reason.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -71,9 +72,40 @@ pub struct Connection {
 /// Every connection seen, in the order first seen.
 #[derive(Default)]
 pub struct Tracker {
-    index: HashMap<(SocketAddr, SocketAddr), usize>,
+    index: HashMap<(SocketAddr, SocketAddr), usize, BuildHasherDefault<QuickHash>>,
     pub connections: Vec<Connection>,
     pub untracked: u64,
+}
+
+/// A fast hash for the connection table (FxHash's multiply-rotate). The
+/// default, SipHash, resists an attacker choosing keys that collide; here a
+/// flood of crafted ports could only slow us down, and the table is capped
+/// at MAX_CONNECTIONS, while the hash runs for every packet.
+#[derive(Default)]
+pub struct QuickHash(u64);
+
+impl Hasher for QuickHash {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Sequence ranges, as sorted, disjoint, half-open intervals on an

@@ -14,6 +14,7 @@ use crate::capture::Capture;
 use crate::decode::{self, LinkType, Transport};
 use crate::output::{Format, Printer, Shown};
 use crate::pcap;
+use crate::ring::RETIRE_WAIT;
 use crate::track::Tracker;
 
 #[derive(clap::Args, Debug)]
@@ -204,8 +205,13 @@ fn live(opts: &Options, mut pipeline: Pipeline) -> Result<()> {
         }
         // Nothing queued: print and save what we have before we sleep.
         pipeline.flush()?;
-        if drain_until.is_some() {
-            break; // stopped, and the queue is empty
+        if let Some(deadline) = drain_until {
+            // Stopped, and the ring is empty but for a block the kernel is
+            // still filling: it hands it over within a few milliseconds.
+            if Instant::now() < deadline && capture.wait(RETIRE_WAIT)? {
+                continue;
+            }
+            break;
         }
         match stop.wait_readable(&capture, None)? {
             Wait::Ready => {}
