@@ -557,18 +557,9 @@ fn the_bare_example_sees_what_the_lesson_sees() {
     drop(bare); // no Ctrl-C handling: it is killed
 }
 
-/// `target/<profile>/examples/packet-watch-bare`, which `cargo test -p
-/// packet-watch` builds along with the tests.
+/// The bare example, built if needed (test-support's `example`).
 fn bare() -> String {
-    let exe = std::env::current_exe().unwrap();
-    let profile = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile.join("examples").join("packet-watch-bare");
-    assert!(
-        path.exists(),
-        "{} is not built; `cargo test -p packet-watch` builds it",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
+    test_support::example(env!("CARGO"), "packet-watch", "packet-watch-bare")
 }
 
 #[test]
