@@ -433,6 +433,95 @@ if [ $HAVE_STRACE = 1 ]; then
     done
 fi
 
+# ---------------------------------------------------------------- capture
+# bench_packet_watch: packet-watch against tcpdump, both capturing the same
+# tcp-echo stream with the same port filter and both writing a pcap, at the
+# same time, on the server's end of a lab link (MTU 1500, offloads off, so
+# every segment is one packet; on loopback when the lab cannot be built,
+# where GSO makes 64 KiB packets and far fewer of them). Sets R[cap*]: the
+# packets each captured and the drops the kernel counted for each.
+bench_packet_watch() {
+    local lab=pwb where server_pid watch_pid dump_pid reader fd line port iface host
+    local -a on=() client=()
+    R[capwhere,x]="-"
+    if [ ! -x "$BIN/packet-watch" ] || [ ! -x "$BIN/tcp-echo" ]; then
+        log "capture: packet-watch or tcp-echo not built"
+        return
+    fi
+    need_pkg tcpdump tcpdump || { log "capture: no tcpdump, row skipped"; return; }
+    if [ "$(id -u)" != 0 ]; then
+        log "capture: packet-watch and tcpdump need root, row skipped"
+        return
+    fi
+    if "$ROOT/scripts/lab.sh" up --name "$lab" >"$WORK/lab.log" 2>&1; then
+        where="lab link"
+        on=("$ROOT/scripts/lab.sh" run server --name "$lab")
+        client=("$ROOT/scripts/lab.sh" run client --name "$lab")
+        iface=$lab-s host=server.lab
+    else
+        log "capture: no lab ($(tail -n 1 "$WORK/lab.log")); on loopback"
+        where="loopback"
+        client=()
+        iface=lo host=127.0.0.1
+    fi
+    log "capture: packet-watch and tcpdump on one $((STREAM_BYTES >> 20)) MiB tcp-echo stream ($where)"
+    # One fifo per process: a reader sees EOF when its own writer exits.
+    rm -f "$WORK"/cap-*.fifo
+    mkfifo "$WORK/cap-server.fifo" "$WORK/cap-pw.fifo" "$WORK/cap-td.fifo"
+    "${on[@]}" "$BIN/tcp-echo" server --host "$host" --port 0 >"$WORK/cap-server.fifo" 2>/dev/null &
+    server_pid=$!
+    PIDS+=("$server_pid")
+    exec {fd}<"$WORK/cap-server.fifo"
+    IFS= read -r -t 10 -u "$fd" line
+    cat <&"$fd" >/dev/null &
+    PIDS+=("$!")
+    exec {fd}<&-
+    port=${line##*:}
+    if [[ $line != "listening on "* ]]; then
+        log "capture: tcp-echo did not start"
+        "$ROOT/scripts/lab.sh" down --name "$lab" >/dev/null 2>&1
+        return
+    fi
+    "${on[@]}" "$BIN/packet-watch" --interface "$iface" --port "$port" --pcap "$WORK/pw.pcap" \
+        >"$WORK/cap-pw.fifo" 2>"$WORK/pw.err" &
+    watch_pid=$!
+    PIDS+=("$watch_pid")
+    exec {fd}<"$WORK/cap-pw.fifo"
+    IFS= read -r -t 10 -u "$fd" line # `capturing on IFACE`: filter attached
+    cat <&"$fd" >/dev/null &
+    PIDS+=("$!")
+    exec {fd}<&-
+    # tcpdump says `listening on IFACE` on stderr once its filter is set.
+    # -B 32768: a 32 MiB ring, the size packet-watch maps (tcpdump: 2 MiB).
+    "${on[@]}" tcpdump -i "$iface" -n -B 32768 -w "$WORK/td.pcap" "port $port" 2>"$WORK/cap-td.fifo" &
+    dump_pid=$!
+    PIDS+=("$dump_pid")
+    exec {fd}<"$WORK/cap-td.fifo"
+    IFS= read -r -t 10 -u "$fd" line
+    cat <&"$fd" >"$WORK/td.err" &
+    reader=$!
+    PIDS+=("$reader")
+    exec {fd}<&-
+    line=$(load "capture stream" "${client[@]}" "$BIN/tcp-echo" client --host "$host" --port "$port" --bytes "$STREAM_BYTES")
+    R[capstream,x]=$line
+    kill -INT "$watch_pid" "$dump_pid" 2>/dev/null
+    wait "$watch_pid" "$dump_pid" 2>/dev/null
+    wait "$reader" 2>/dev/null # tcpdump's statistics, complete at its exit
+    stop "$server_pid"
+    [ "$where" = "lab link" ] && "$ROOT/scripts/lab.sh" down --name "$lab" >/dev/null 2>&1
+    # packet-watch: `captured N packets; kernel: P passed the filter, D dropped`
+    line=$(grep '^captured ' "$WORK/pw.err")
+    R[cappw,x]=$(sed -nE 's/^captured ([0-9]+) packets.*/\1/p' <<<"$line")
+    R[cappwdrop,x]=$(sed -nE 's/.*, ([0-9]+) dropped$/\1/p' <<<"$line")
+    # tcpdump: `N packets captured` ... `D packets dropped by kernel`
+    R[captd,x]=$(sed -nE 's/^([0-9]+) packets captured$/\1/p' "$WORK/td.err")
+    R[captddrop,x]=$(sed -nE 's/^([0-9]+) packets dropped by kernel$/\1/p' "$WORK/td.err")
+    R[capwhere,x]=$where
+    log "capture: packet-watch ${R[cappw,x]:-?} captured, ${R[cappwdrop,x]:-?} dropped;" \
+        "tcpdump ${R[captd,x]:-?} captured, ${R[captddrop,x]:-?} dropped; stream: ${R[capstream,x]}"
+}
+bench_packet_watch
+
 # ---------------------------------------------------------------- table
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo
@@ -507,6 +596,20 @@ row "16B frames/s [framing length]" "$(cell frames c-frames c-frames)" "-" "-" \
     "$(cell frames framing c-frames)" "(C = unbuffered)"
 row "reads/frame [framing length]" "${R[reads,c-frames]:--}" "-" "-" \
     "$([ -n "${R[reads,framing]:-}" ] && echo "${R[reads,framing]} (${R[readsn,framing]} reads)" || echo -)" "$(verdict reads framing '<=' 0.05 abs)"
+# capture_row: packet-watch's packets and drops, tcpdump's beside them;
+# the target: no more kernel drops than tcpdump on the same stream.
+capture_row() {
+    local pw=${R[cappw,x]:-} pwd=${R[cappwdrop,x]:-} td=${R[captd,x]:-} tdd=${R[captddrop,x]:-} verdict="-"
+    if [[ $pwd =~ ^[0-9]+$ ]] && [[ $tdd =~ ^[0-9]+$ ]]; then
+        if [ "$pwd" -le "$tdd" ]; then verdict="ok drops <= tcpdump's"; else
+            verdict="MISS drops <= tcpdump's"
+            echo "capture drops [packet-watch]" >>"$WORK/misses"
+        fi
+    fi
+    row "capture pkts/drops [${R[capwhere,x]}]" "-" "-" "tcpdump ${td:--}/${tdd:--}" \
+        "${pw:--}/${pwd:--}" "$verdict"
+}
+capture_row
 missing=()
 [ $HAVE_ECHO = 1 ] || missing+=(tcp-echo)
 [ $HAVE_THREADED = 1 ] || missing+=(tcp-threaded)

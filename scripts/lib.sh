@@ -92,6 +92,35 @@ start_server() {
     [ "$MODE" != demo ] || echo "listening on ${line#listening on }"
 }
 
+# start_capture NAME CMD...: run packet-watch (CMD), wait (10 s at most)
+# for its first line, `capturing on IFACE`: only then is its filter attached
+# and its socket bound. Its stdout (one line per packet) goes on into
+# $WORK/NAME.out; sets NAME_PID. Stop it with stop_server NAME.
+start_capture() {
+    local name=$1 line fd
+    shift
+    show "$@"
+    say "  (started in the background)"
+    rm -f "$WORK/$name.fifo"
+    mkfifo "$WORK/$name.fifo"
+    "$@" >"$WORK/$name.fifo" 2>"$WORK/$name.err" &
+    printf -v "${name}_PID" '%s' "$!"
+    PIDS+=("$!")
+    exec {fd}<"$WORK/$name.fifo"
+    if ! IFS= read -r -t 10 -u "$fd" line || [[ $line != "capturing on "* ]]; then
+        fail "$name starts and prints 'capturing on IFACE'" "first line: ${line:-<none>}" "$(cat "$WORK/$name.err")"
+        exec {fd}<&-
+        return 1
+    fi
+    cat <&"$fd" >"$WORK/$name.out" &
+    # The scenario waits for this reader before it reads NAME.out.
+    # shellcheck disable=SC2034
+    CAPTURE_READER=$!
+    PIDS+=("$!")
+    exec {fd}<&-
+    [ "$MODE" != demo ] || echo "$line"
+}
+
 # stop_server NAME [SIGNAL]: signal the server (INT by default), wait up to
 # 5 s, and check it exited 0.
 stop_server() {
