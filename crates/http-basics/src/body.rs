@@ -123,7 +123,11 @@ fn read_exact<R: Read>(wire: &mut Wire<R>, len: usize, out: &mut Vec<u8>) -> Res
 }
 
 /// The chunked decoder (RFC 9112, section 7.1).
-fn read_chunked<R: Read>(wire: &mut Wire<R>, max: usize, out: &mut Vec<u8>) -> Result<usize, BodyError> {
+fn read_chunked<R: Read>(
+    wire: &mut Wire<R>,
+    max: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, BodyError> {
     let start = out.len();
     loop {
         let line = read_line(wire, MAX_LINE)?;
@@ -173,7 +177,10 @@ pub fn chunk_size(line: &[u8]) -> Result<u64, BodyError> {
             .ok_or(BodyError::TooLarge { limit: usize::MAX })?;
     }
     let rest = &line[digits..];
-    let rest = &rest[rest.iter().take_while(|&&b| b == b' ' || b == b'\t').count()..];
+    let rest = &rest[rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count()..];
     if !rest.is_empty() && rest[0] != b';' {
         return Err(malformed(format!(
             "unexpected \"{}\" after the chunk size",

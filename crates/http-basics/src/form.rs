@@ -44,7 +44,10 @@ pub fn decode(body: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 fn unescape(raw: &[u8]) -> Vec<u8> {
-    let plus: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let plus: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
     percent_decode(&plus).unwrap_or_else(|| {
         // Decode the valid escapes one at a time, keep the rest literally.
         let mut out = Vec::with_capacity(plus.len());
@@ -80,7 +83,10 @@ mod tests {
         let decoded = decode(body.as_bytes());
         assert_eq!(decoded[0], (b"name".to_vec(), b"Ada Lovelace".to_vec()));
         assert_eq!(decoded[1].1, "1+1=2 & ü".as_bytes());
-        assert_eq!(decode(b"a=%zz%41&b"), vec![(b"a".to_vec(), b"%zzA".to_vec()), (b"b".to_vec(), vec![])]);
+        assert_eq!(
+            decode(b"a=%zz%41&b"),
+            vec![(b"a".to_vec(), b"%zzA".to_vec()), (b"b".to_vec(), vec![])]
+        );
     }
 
     proptest::proptest! {

@@ -110,7 +110,9 @@ mod tests {
         let mut headers = [httparse::EMPTY_HEADER; 8];
         let mut response = httparse::Response::new(&mut headers);
         Ok(match response.parse(data)? {
-            httparse::Status::Complete(n) => httparse::Status::Complete((response.code.unwrap(), n)),
+            httparse::Status::Complete(n) => {
+                httparse::Status::Complete((response.code.unwrap(), n))
+            }
             httparse::Status::Partial => httparse::Status::Partial,
         })
     }
@@ -139,7 +141,10 @@ mod tests {
         let mut message = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
         message.extend(std::iter::repeat_n(b'a', 5000));
         let mut wire = Wire::new(&message[..]);
-        assert!(matches!(read_head(&mut wire, 1024, parse_response), Err(HeadError::TooLarge)));
+        assert!(matches!(
+            read_head(&mut wire, 1024, parse_response),
+            Err(HeadError::TooLarge)
+        ));
     }
 
     #[test]
@@ -147,6 +152,9 @@ mod tests {
         let mut wire = Wire::new(&b""[..]);
         assert!(read_head(&mut wire, 64, parse_response).unwrap().is_none());
         let mut wire = Wire::new(&b"HTTP/1.1 200 OK\r\n"[..]);
-        assert!(matches!(read_head(&mut wire, 64, parse_response), Err(HeadError::Truncated)));
+        assert!(matches!(
+            read_head(&mut wire, 64, parse_response),
+            Err(HeadError::Truncated)
+        ));
     }
 }

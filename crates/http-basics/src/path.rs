@@ -101,7 +101,10 @@ mod tests {
             assert!(matches!(names(path), Err(Refused::Forbidden(_))), "{path}");
         }
         // Decoded once, never twice: %252e is the three characters `%2e`.
-        assert_eq!(names("/%252e%252e").unwrap().names, vec![b"%2e%2e".to_vec()]);
+        assert_eq!(
+            names("/%252e%252e").unwrap().names,
+            vec![b"%2e%2e".to_vec()]
+        );
         assert_eq!(names("/a%zz"), Err(Refused::BadEncoding));
         assert_eq!(names("/a%4"), Err(Refused::BadEncoding));
     }

@@ -162,7 +162,10 @@ fn framing(head: &Head, max_body: usize) -> Result<Framing, Reject> {
     if first.is_empty() || !first.iter().all(u8::is_ascii_digit) {
         return Err(reject(
             400,
-            format!("Content-Length \"{}\" is not a number", first.escape_ascii()),
+            format!(
+                "Content-Length \"{}\" is not a number",
+                first.escape_ascii()
+            ),
         ));
     }
     // Digits only, so the only way to fail is overflow: more than any limit.
@@ -196,7 +199,10 @@ fn split_target(head: &Head) -> Result<(String, Option<String>), Reject> {
     } else {
         return Err(reject(
             400,
-            format!("request target \"{}\" is not a path", target.escape_default()),
+            format!(
+                "request target \"{}\" is not a path",
+                target.escape_default()
+            ),
         ));
     };
     Ok(match origin.split_once('?') {
@@ -207,7 +213,8 @@ fn split_target(head: &Head) -> Result<(String, Option<String>), Reject> {
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
 }
 
 #[cfg(test)]

@@ -109,7 +109,10 @@ pub fn plan(request_was_head: bool, head: &Head) -> Result<Plan, String> {
             }),
             _ => Err(format!(
                 "invalid Content-Length in the response: {:?}",
-                lengths.iter().map(|l| l.escape_ascii().to_string()).collect::<Vec<_>>()
+                lengths
+                    .iter()
+                    .map(|l| l.escape_ascii().to_string())
+                    .collect::<Vec<_>>()
             )),
         };
     }
@@ -128,7 +131,10 @@ mod tests {
             minor,
             code,
             reason: String::new(),
-            headers: fields.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect(),
+            headers: fields
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
         }
     }
 
@@ -136,23 +142,61 @@ mod tests {
     fn the_rules_of_section_6_3() {
         let plan = |req_head, h: &Head| plan(req_head, h).unwrap();
         let cl = head(1, 200, &[("Content-Length", "5")]);
-        assert_eq!(plan(false, &cl), Plan { framing: Framing::Length(5), reusable: true });
+        assert_eq!(
+            plan(false, &cl),
+            Plan {
+                framing: Framing::Length(5),
+                reusable: true
+            }
+        );
         assert_eq!(plan(true, &cl).framing, Framing::Empty);
-        assert_eq!(plan(false, &head(1, 304, &[("Content-Length", "5")])).framing, Framing::Empty);
+        assert_eq!(
+            plan(false, &head(1, 304, &[("Content-Length", "5")])).framing,
+            Framing::Empty
+        );
         let chunked = head(1, 200, &[("Transfer-Encoding", "gzip, chunked")]);
-        assert_eq!(plan(false, &chunked), Plan { framing: Framing::Chunked, reusable: true });
-        let both = head(1, 200, &[("Transfer-Encoding", "chunked"), ("Content-Length", "5")]);
-        assert_eq!(plan(false, &both), Plan { framing: Framing::Chunked, reusable: false });
+        assert_eq!(
+            plan(false, &chunked),
+            Plan {
+                framing: Framing::Chunked,
+                reusable: true
+            }
+        );
+        let both = head(
+            1,
+            200,
+            &[("Transfer-Encoding", "chunked"), ("Content-Length", "5")],
+        );
+        assert_eq!(
+            plan(false, &both),
+            Plan {
+                framing: Framing::Chunked,
+                reusable: false
+            }
+        );
         let neither = head(1, 200, &[]);
-        assert_eq!(plan(false, &neither), Plan { framing: Framing::Close, reusable: false });
+        assert_eq!(
+            plan(false, &neither),
+            Plan {
+                framing: Framing::Close,
+                reusable: false
+            }
+        );
         let old = head(0, 200, &[("Content-Length", "5")]);
         assert!(!plan(false, &old).reusable);
-        let old_kept = head(0, 200, &[("Content-Length", "5"), ("Connection", "Keep-Alive")]);
+        let old_kept = head(
+            0,
+            200,
+            &[("Content-Length", "5"), ("Connection", "Keep-Alive")],
+        );
         assert!(plan(false, &old_kept).reusable);
         let closing = head(1, 200, &[("Content-Length", "5"), ("Connection", "close")]);
         assert!(!plan(false, &closing).reusable);
         assert!(super::plan(false, &head(1, 200, &[("Content-Length", "5, 6")])).is_err());
         assert!(super::plan(false, &head(1, 200, &[("Content-Length", "-1")])).is_err());
-        assert_eq!(plan(false, &head(1, 200, &[("Content-Length", "5, 5")])).framing, Framing::Length(5));
+        assert_eq!(
+            plan(false, &head(1, 200, &[("Content-Length", "5, 5")])).framing,
+            Framing::Length(5)
+        );
     }
 }

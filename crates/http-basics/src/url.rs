@@ -28,7 +28,11 @@ impl Url {
         match scheme.as_str() {
             "http" => {}
             "https" => return Err(NO_TLS.to_string()),
-            _ => return Err(format!("{text}: only http:// URLs are supported, not {scheme}://")),
+            _ => {
+                return Err(format!(
+                    "{text}: only http:// URLs are supported, not {scheme}://"
+                ));
+            }
         }
         let rest = &text[scheme_end + 3..];
         let rest = rest.split('#').next().unwrap_or_default();
@@ -42,9 +46,8 @@ impl Url {
                 "{text}: user names and passwords in URLs are not supported"
             ));
         }
-        let (host, port) = split_authority(authority).ok_or_else(|| {
-            format!("{text}: expected HOST or HOST:PORT (1-65535) after http://")
-        })?;
+        let (host, port) = split_authority(authority)
+            .ok_or_else(|| format!("{text}: expected HOST or HOST:PORT (1-65535) after http://"))?;
         Ok(Url {
             host,
             port,
@@ -147,33 +150,59 @@ mod tests {
 
     #[test]
     fn urls_parse_into_host_port_and_target() {
-        assert_eq!(Url::parse("http://example.org").unwrap(), url("example.org", 80, "/"));
+        assert_eq!(
+            Url::parse("http://example.org").unwrap(),
+            url("example.org", 80, "/")
+        );
         assert_eq!(
             Url::parse("HTTP://Example.org:8080/a b?q=1#frag").unwrap(),
             url("example.org", 8080, "/a%20b?q=1")
         );
-        assert_eq!(Url::parse("http://[::1]:7006/x").unwrap(), url("::1", 7006, "/x"));
+        assert_eq!(
+            Url::parse("http://[::1]:7006/x").unwrap(),
+            url("::1", 7006, "/x")
+        );
         assert_eq!(Url::parse("http://h?x").unwrap(), url("h", 80, "/?x"));
-        assert_eq!(Url::parse("http://[::1]:7006/").unwrap().host_header(), "[::1]:7006");
+        assert_eq!(
+            Url::parse("http://[::1]:7006/").unwrap().host_header(),
+            "[::1]:7006"
+        );
         assert_eq!(Url::parse("http://h:80/").unwrap().host_header(), "h");
     }
 
     #[test]
     fn bad_urls_say_why() {
-        assert!(Url::parse("https://example.org/").unwrap_err().contains("rustls"));
+        assert!(
+            Url::parse("https://example.org/")
+                .unwrap_err()
+                .contains("rustls")
+        );
         assert!(Url::parse("ftp://h/").unwrap_err().contains("only http://"));
         assert!(Url::parse("example.org").unwrap_err().contains("not a URL"));
-        for bad in ["http://h:0/", "http://h:70000/", "http://:80/", "http://[zz]/", "http://a b/"] {
+        for bad in [
+            "http://h:0/",
+            "http://h:70000/",
+            "http://:80/",
+            "http://[zz]/",
+            "http://a b/",
+        ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }
-        assert!(Url::parse("http://u:p@h/").unwrap_err().contains("passwords"));
+        assert!(
+            Url::parse("http://u:p@h/")
+                .unwrap_err()
+                .contains("passwords")
+        );
     }
 
     #[test]
     fn locations_resolve_against_the_current_url() {
         let base = url("h", 7006, "/docs/page.html?x");
         assert_eq!(base.join("/about/").unwrap(), url("h", 7006, "/about/"));
-        assert_eq!(base.join("other.html").unwrap(), url("h", 7006, "/docs/other.html"));
+        assert_eq!(
+            base.join("other.html").unwrap(),
+            url("h", 7006, "/docs/other.html")
+        );
         assert_eq!(base.join("http://g:1/z").unwrap(), url("g", 1, "/z"));
         assert_eq!(base.join("//g/z").unwrap(), url("g", 80, "/z"));
         assert!(base.join("https://g/").is_err());

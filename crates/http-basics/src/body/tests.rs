@@ -27,7 +27,12 @@ impl Read for Chunky<'_> {
     }
 }
 
-fn decode(data: &[u8], framing: Framing, max: usize, reads: &[usize]) -> (Result<usize, BodyError>, Vec<u8>, Vec<u8>) {
+fn decode(
+    data: &[u8],
+    framing: Framing,
+    max: usize,
+    reads: &[usize],
+) -> (Result<usize, BodyError>, Vec<u8>, Vec<u8>) {
     let mut wire = Wire::new(Chunky {
         data,
         sizes: reads.to_vec(),
@@ -42,7 +47,8 @@ fn decode(data: &[u8], framing: Framing, max: usize, reads: &[usize]) -> (Result
 
 #[test]
 fn a_chunked_body_with_extensions_and_trailers_decodes_and_leaves_the_next_message() {
-    let data = b"5;name=value\r\nhello\r\n6 ; x\r\n world\r\n0\r\nExpires: never\r\nX-A: b\r\n\r\nNEXT";
+    let data =
+        b"5;name=value\r\nhello\r\n6 ; x\r\n world\r\n0\r\nExpires: never\r\nX-A: b\r\n\r\nNEXT";
     let (result, body, rest) = decode(data, Framing::Chunked, 100, &[3]);
     assert_eq!(result.unwrap(), 2);
     assert_eq!(body, b"hello world");
@@ -54,11 +60,19 @@ fn chunk_sizes_that_overflow_or_exceed_the_limit_are_refused_before_reading() {
     for size in ["ffffffffffffffffff", "10000000000000000", "65"] {
         let data = format!("{size}\r\nabc");
         let (result, body, _) = decode(data.as_bytes(), Framing::Chunked, 100, &[64]);
-        assert!(matches!(result, Err(BodyError::TooLarge { .. })), "{size}: {result:?}");
+        assert!(
+            matches!(result, Err(BodyError::TooLarge { .. })),
+            "{size}: {result:?}"
+        );
         assert!(body.is_empty());
     }
     // Leading zeros are fine: 0000000000000000000000005 is 5.
-    let (result, body, _) = decode(b"0000000000000000000000005\r\nhello\r\n0\r\n\r\n", Framing::Chunked, 5, &[7]);
+    let (result, body, _) = decode(
+        b"0000000000000000000000005\r\nhello\r\n0\r\n\r\n",
+        Framing::Chunked,
+        5,
+        &[7],
+    );
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(body, b"hello");
 }
@@ -76,15 +90,19 @@ fn the_limit_counts_the_whole_body_not_one_chunk() {
 #[test]
 fn malformed_chunked_framing_is_refused() {
     for data in [
-        &b"x\r\n"[..],                 // no hex digit
-        b"-1\r\n",                     // a sign
-        b"5\nhello\r\n0\r\n\r\n",      // a bare LF
-        b"5\r\nhelloXX0\r\n\r\n",      // no CRLF after the data
-        b"5 5\r\nhello\r\n0\r\n\r\n",  // junk after the size
-        b"0\r\nno colon\r\n\r\n",      // a trailer that is not a field
+        &b"x\r\n"[..],                // no hex digit
+        b"-1\r\n",                    // a sign
+        b"5\nhello\r\n0\r\n\r\n",     // a bare LF
+        b"5\r\nhelloXX0\r\n\r\n",     // no CRLF after the data
+        b"5 5\r\nhello\r\n0\r\n\r\n", // junk after the size
+        b"0\r\nno colon\r\n\r\n",     // a trailer that is not a field
     ] {
         let (result, _, _) = decode(data, Framing::Chunked, 100, &[64]);
-        assert!(matches!(result, Err(BodyError::Malformed(_))), "{:?}: {result:?}", data.escape_ascii().to_string());
+        assert!(
+            matches!(result, Err(BodyError::Malformed(_))),
+            "{:?}: {result:?}",
+            data.escape_ascii().to_string()
+        );
     }
     let long = format!("5;{}\r\n", "e".repeat(MAX_LINE));
     let (result, _, _) = decode(long.as_bytes(), Framing::Chunked, 100, &[64]);
@@ -106,7 +124,10 @@ fn content_length_is_checked_against_the_limit_and_close_framing_is_capped() {
     assert!(body.is_empty());
     let (result, body, rest) = decode(b"helloNEXT", Framing::Length(5), 5, &[1]);
     assert!(result.is_ok());
-    assert_eq!((body.as_slice(), rest.as_slice()), (&b"hello"[..], &b"NEXT"[..]));
+    assert_eq!(
+        (body.as_slice(), rest.as_slice()),
+        (&b"hello"[..], &b"NEXT"[..])
+    );
     let (result, body, _) = decode(b"12345", Framing::Close, 5, &[2]);
     assert!(result.is_ok());
     assert_eq!(body, b"12345");

@@ -25,12 +25,23 @@ fn status(text: &str) -> u16 {
 #[test]
 fn a_plain_get_keeps_the_connection_in_1_1_and_closes_it_in_1_0() {
     let r = checked("GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
-    assert_eq!((r.path.as_str(), r.query.as_deref()), ("/a%20b", Some("x=1")));
+    assert_eq!(
+        (r.path.as_str(), r.query.as_deref()),
+        ("/a%20b", Some("x=1"))
+    );
     assert!(r.keep_alive);
     assert_eq!(r.framing, Framing::Empty);
-    assert!(!checked("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap().keep_alive);
+    assert!(
+        !checked("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .keep_alive
+    );
     assert!(!checked("GET / HTTP/1.0\r\n\r\n").unwrap().keep_alive);
-    assert!(checked("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap().keep_alive);
+    assert!(
+        checked("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap()
+            .keep_alive
+    );
     let absolute = checked("GET http://h:1/p?q HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
     assert_eq!(absolute.path, "/p");
 }
@@ -44,17 +55,40 @@ fn host_is_required_in_1_1_and_allowed_once() {
 
 #[test]
 fn smuggling_shapes_are_refused() {
-    let both = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let both =
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
     assert_eq!(status(both), 400);
-    assert_eq!(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), 400);
-    assert_eq!(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 6\r\n\r\n"), 400);
-    assert_eq!(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n"), 400);
-    assert_eq!(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x5\r\n\r\n"), 400);
-    assert_eq!(status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
-    assert_eq!(status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
-    assert_eq!(status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"), 501);
+    assert_eq!(
+        status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+        400
+    );
+    assert_eq!(
+        status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 6\r\n\r\n"),
+        400
+    );
+    assert_eq!(
+        status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n"),
+        400
+    );
+    assert_eq!(
+        status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x5\r\n\r\n"),
+        400
+    );
+    assert_eq!(
+        status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        400
+    );
+    assert_eq!(
+        status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"),
+        501
+    );
+    assert_eq!(
+        status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"),
+        501
+    );
     // The same length twice is one length.
-    let same = checked("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
+    let same =
+        checked("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
     assert_eq!(same.unwrap().framing, Framing::Length(5));
     let chunked = checked("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n");
     assert_eq!(chunked.unwrap().framing, Framing::Chunked);
@@ -62,29 +96,55 @@ fn smuggling_shapes_are_refused() {
 
 #[test]
 fn a_stated_length_over_the_limit_is_413_before_any_byte_of_it() {
-    assert_eq!(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n"), 413);
-    assert_eq!(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n"), 413);
-    assert_eq!(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n"), 200);
+    assert_eq!(
+        status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n"),
+        413
+    );
+    assert_eq!(
+        status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+        413
+    );
+    assert_eq!(
+        status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n"),
+        200
+    );
 }
 
 #[test]
 fn expect_and_targets() {
-    let r = checked("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n").unwrap();
+    let r =
+        checked("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+            .unwrap();
     assert!(r.expect_continue);
-    assert_eq!(status("POST / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\nContent-Length: 5\r\n\r\n"), 417);
+    assert_eq!(
+        status("POST / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\nContent-Length: 5\r\n\r\n"),
+        417
+    );
     assert_eq!(status("GET * HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
     assert_eq!(status("GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
 }
 
 #[test]
 fn httparse_refuses_broken_syntax_and_too_many_fields() {
-    for bad in ["GET / HTTP/2.0\r\n\r\n", "GET /\r\n\r\n", "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", "G\x01T / HTTP/1.1\r\n\r\n"] {
+    for bad in [
+        "GET / HTTP/2.0\r\n\r\n",
+        "GET /\r\n\r\n",
+        "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+        "G\x01T / HTTP/1.1\r\n\r\n",
+    ] {
         assert!(parse(bad.as_bytes()).is_err(), "{bad:?}");
     }
     let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
     let text = format!("GET / HTTP/1.1\r\n{many}\r\n");
-    assert_eq!(parse(text.as_bytes()).unwrap_err(), httparse::Error::TooManyHeaders);
-    assert!(parse(b"GET / HTTP/1.1\r\nHost: h\r\n").unwrap().is_partial());
+    assert_eq!(
+        parse(text.as_bytes()).unwrap_err(),
+        httparse::Error::TooManyHeaders
+    );
+    assert!(
+        parse(b"GET / HTTP/1.1\r\nHost: h\r\n")
+            .unwrap()
+            .is_partial()
+    );
 }
 
 proptest! {
