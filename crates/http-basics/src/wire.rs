@@ -40,7 +40,7 @@ impl<R: Read> Wire<R> {
 
     /// Drops the first `n` unused bytes (at most all of them).
     pub fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.buf.len());
+        self.start = self.start.saturating_add(n).min(self.buf.len());
         if self.start == self.buf.len() {
             // Empty: start over at the front, keeping the allocation.
             self.buf.clear();
