@@ -39,6 +39,7 @@ lint:
 	cargo fmt --all --check --manifest-path bench/Cargo.toml
 	cargo fmt --all --check --manifest-path crates/framing/fuzz/Cargo.toml
 	cargo fmt --all --check --manifest-path crates/packet-watch/fuzz/Cargo.toml
+	cargo fmt --all --check --manifest-path crates/http-basics/fuzz/Cargo.toml
 	cargo clippy --workspace --all-targets -- -D warnings
 	shellcheck -x scripts/*.sh scripts/scenarios/*.sh .ci/run
 
@@ -55,9 +56,10 @@ soak:
 
 ## make fuzz: the property tests of every decoder with many more cases than
 ## `make test` runs (FUZZ_CASES), then coverage-guided fuzzing of the framing
-## decoders and packet-watch's packet decoder with cargo-fuzz for FUZZ_SECONDS
-## each (installed if missing; it needs nightly features, enabled on the
-## stable toolchain with RUSTC_BOOTSTRAP=1).
+## decoders, packet-watch's packet decoder, and http-basics' request reader
+## and chunked decoder with cargo-fuzz for FUZZ_SECONDS each (installed if
+## missing; it needs nightly features, enabled on the stable toolchain with
+## RUSTC_BOOTSTRAP=1).
 FUZZ_CASES ?= 100000
 FUZZ_SECONDS ?= 120
 fuzz:
@@ -65,9 +67,11 @@ fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p tcp-threaded lines::tests
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p udp-realtime wire::tests
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p packet-watch --lib
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release -p http-basics --lib
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	RUSTC_BOOTSTRAP=1 cargo fuzz run decoders --fuzz-dir crates/framing/fuzz -- -max_total_time=$(FUZZ_SECONDS)
 	RUSTC_BOOTSTRAP=1 cargo fuzz run decode --fuzz-dir crates/packet-watch/fuzz -- -max_total_time=$(FUZZ_SECONDS)
+	RUSTC_BOOTSTRAP=1 cargo fuzz run http --fuzz-dir crates/http-basics/fuzz -- -max_total_time=$(FUZZ_SECONDS)
 
 ## make bench: lesson servers against C, tokio and Python baselines, one
 ## table of ratios (see bench/README.md). QUICK=1 for a short run.
