@@ -70,14 +70,8 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let stop = Stop::from_signals()?;
     let root = match &args.root {
         None => Root::BuiltIn,
-        Some(dir) => {
-            // Canonical, so that every served path can be checked against
-            // it after its own symlinks are resolved.
-            let real =
-                std::fs::canonicalize(dir).with_context(|| format!("--root {}", dir.display()))?;
-            anyhow::ensure!(real.is_dir(), "--root {}: not a directory", dir.display());
-            Root::Dir(real)
-        }
+        Some(dir) => Root::dir(dir)
+            .with_context(|| format!("opening --root {} as a directory", dir.display()))?,
     };
     let addr = args.endpoint.resolve()?[0];
     let listener = listen_tcp(addr, 1024)?;
@@ -98,7 +92,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     announce(local)?;
     match &settings.root {
         Root::BuiltIn => log!("serving the built-in site; open http://{local}/ in a browser"),
-        Root::Dir(dir) => log!(
+        Root::Dir(dir, _) => log!(
             "serving {}; open http://{local}/ in a browser",
             dir.display()
         ),

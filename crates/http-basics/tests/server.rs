@@ -366,6 +366,70 @@ fn files_under_a_root_are_served_with_their_types() {
 fn no_path_leads_out_of_the_root() {
     let (root, outside) = site_with_secrets();
     let server = server(&["--root", root.str()]);
+    no_way_out(&server, &root, &outside);
+}
+
+/// The same with the portable check (canonicalize, then compare the
+/// prefix) that kernels without openat2 get.
+#[test]
+fn no_path_leads_out_of_the_root_without_openat2() {
+    let (root, outside) = site_with_secrets();
+    let mut child = std::process::Command::new(BIN)
+        .args(["server", "--port", "0", "--root", root.str()])
+        .env("HTTP_BASICS_NO_OPENAT2", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut first);
+        first
+    });
+    // Killed on every way out of this test, even a failed assertion.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(child);
+    let started = Instant::now();
+    while !reader.is_finished() && started.elapsed() < test_support::DEADLINE {
+        std::thread::sleep(Duration::from_millis(10)); // polling a thread's end, bounded
+    }
+    assert!(reader.is_finished(), "the server printed no first line");
+    let line = reader.join().unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(get(addr, "/link-in.txt").text(), "spaced\n");
+    let fake = FakeServer(addr);
+    no_way_out(&fake, &root, &outside);
+}
+
+struct FakeServer(std::net::SocketAddr);
+
+trait Addr {
+    fn addr(&self) -> std::net::SocketAddr;
+}
+impl Addr for Server {
+    fn addr(&self) -> std::net::SocketAddr {
+        Server::addr(self)
+    }
+}
+impl Addr for FakeServer {
+    fn addr(&self) -> std::net::SocketAddr {
+        self.0
+    }
+}
+
+fn no_way_out(server: &impl Addr, root: &TempDir, outside: &TempDir) {
     let secret_dir = outside
         .path()
         .file_name()
