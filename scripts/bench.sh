@@ -521,6 +521,220 @@ bench_packet_watch() {
         "tcpdump ${R[captd,x]:-?} captured, ${R[captddrop,x]:-?} dropped; stream: ${R[capstream,x]}"
 }
 bench_packet_watch
+# ---------------------------------------------------------------- http-basics
+# HTTP: wrk, 100 keep-alive connections fetching a 1 KiB file for
+# HTTP_SECS, against the lesson's server, python3 -m http.server, nginx
+# (1 worker, and one per CPU) and a hyper 1.x server (bench/hyper-http),
+# interleaved within each round, median of ROUNDS; then the RSS of each
+# holding 1000 idle keep-alive connections. Its own start/stop helpers
+# (the baselines do not print `listening on`), its own table (http_table).
+HTTP_SECS=10
+[ "${QUICK:-0}" = 1 ] && HTTP_SECS=3
+HAVE_HTTP=0
+[ -x "$BIN/http-basics" ] && HAVE_HTTP=1
+declare -A HTTP_PID HTTP_ADDR
+
+# http_free_port: a port that was free a moment ago (nginx cannot bind
+# port 0 and tell us; a start that finds it taken is retried).
+http_free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# http_wait_port ADDR PID: wait (10 s at most) until ADDR accepts, or PID exits.
+http_wait_port() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$2" 2>/dev/null || return 1
+        (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null && return 0
+        sleep 0.1 # polling readiness, bounded to 10 s
+    done
+    return 1
+}
+
+# http_start KIND: start one HTTP server on a free port; sets HTTP_PID[KIND]
+# and HTTP_ADDR[KIND].
+http_start() {
+    local kind=$1 line fd port attempt conf workers
+    case $kind in
+        lesson | lesson-1000 | hyper)
+            local -a cmd=("$BIN/http-basics" server --port 0 --root "$WORK/www" --quiet)
+            [ "$kind" = lesson-1000 ] && cmd+=(--workers 1024)
+            [ "$kind" = hyper ] && cmd=("$BBIN/hyper-http" --root "$WORK/www" --port 0)
+            rm -f "$WORK/http.fifo"
+            mkfifo "$WORK/http.fifo"
+            "${cmd[@]}" >"$WORK/http.fifo" 2>"$WORK/http-$kind.err" &
+            HTTP_PID[$kind]=$!
+            PIDS+=("$!")
+            exec {fd}<"$WORK/http.fifo"
+            IFS= read -r -t 10 -u "$fd" line
+            cat <&"$fd" >/dev/null &
+            exec {fd}<&-
+            [[ $line == "listening on "* ]] || { log "$kind did not start: $(tail -n 2 "$WORK/http-$kind.err")"; return 1; }
+            HTTP_ADDR[$kind]=${line#listening on }
+            ;;
+        python)
+            port=$(http_free_port)
+            "$PY" -m http.server "$port" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
+            HTTP_PID[$kind]=$!
+            PIDS+=("$!")
+            HTTP_ADDR[$kind]=127.0.0.1:$port
+            http_wait_port "${HTTP_ADDR[$kind]}" "${HTTP_PID[$kind]}" || { log "python http.server did not start"; return 1; }
+            ;;
+        nginx-1 | nginx-auto)
+            command -v nginx >/dev/null || return 1
+            workers=${kind#nginx-}
+            for _ in 1 2 3 4 5; do
+                port=$(http_free_port)
+                conf=$WORK/nginx-$kind
+                mkdir -p "$conf"
+                # Debian's defaults for a static site (sendfile, tcp_nopush),
+                # no access log (the lesson's --quiet), and keep-alive as long
+                # as wrk wants (nginx closes after 1000 requests by default).
+                cat >"$conf/nginx.conf" <<CONF
+daemon off;
+worker_processes $workers;
+user root;
+pid $conf/nginx.pid;
+error_log $conf/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path $conf/body;
+    proxy_temp_path $conf/proxy;
+    fastcgi_temp_path $conf/fastcgi;
+    uwsgi_temp_path $conf/uwsgi;
+    scgi_temp_path $conf/scgi;
+    server { listen 127.0.0.1:$port; root $WORK/www; }
+}
+CONF
+                nginx -e "$conf/error.log" -c "$conf/nginx.conf" >/dev/null 2>&1 &
+                HTTP_PID[$kind]=$!
+                PIDS+=("$!")
+                HTTP_ADDR[$kind]=127.0.0.1:$port
+                http_wait_port "${HTTP_ADDR[$kind]}" "${HTTP_PID[$kind]}" && return 0
+                grep -q "Address already in use" "$conf/error.log" || break
+            done
+            log "nginx ($kind) did not start: $(tail -n 2 "$WORK/nginx-$kind/error.log")"
+            return 1
+            ;;
+    esac
+}
+
+# http_stop KIND: TERM (nginx's master then stops its workers), KILL after 3 s.
+http_stop() {
+    [ -n "${HTTP_PID[$1]:-}" ] && stop "${HTTP_PID[$1]}"
+    unset "HTTP_PID[$1]" "HTTP_ADDR[$1]"
+}
+
+# http_rss_kb PID: the RSS of PID and its children (nginx's workers).
+http_rss_kb() {
+    local total=0 pid kb
+    for pid in "$1" $(pgrep -P "$1"); do
+        kb=$(rss_kb "$pid")
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
+http_measure() {
+    local kind round line rps errors idle_fd idle_line idle_pid kb
+    need_pkg wrk wrk || { log "no wrk: HTTP rows skipped"; return; }
+    need_pkg nginx nginx-light || log "no nginx: its HTTP columns skipped"
+    mkdir -p "$WORK/www"
+    # 1 KiB of text (16 lines of 64 bytes).
+    for ((i = 0; i < 16; i++)); do printf '%063d\n' "$i"; done >"$WORK/www/1k.txt"
+    HTTP_SERVERS=(python nginx-1 nginx-auto hyper)
+    [ $HAVE_HTTP = 1 ] && HTTP_SERVERS+=(lesson)
+    log "HTTP: wrk, 100 keep-alive connections, 1 KiB file, ${HTTP_SECS} s, $ROUNDS rounds"
+    for kind in "${HTTP_SERVERS[@]}"; do
+        http_start "$kind" || continue
+    done
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for kind in "${HTTP_SERVERS[@]}"; do
+            [ -n "${HTTP_ADDR[$kind]:-}" ] || continue
+            line=$(timeout $((HTTP_SECS + 30)) wrk -t2 -c100 -d"${HTTP_SECS}s" --timeout 5s \
+                "http://${HTTP_ADDR[$kind]}/1k.txt" 2>&1)
+            rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$line")
+            errors=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$line")
+            [ -n "$errors" ] && R[httperr,$kind]=$errors
+            [ -n "$rps" ] && add_sample http "$kind" "$rps"
+            grep -q "Socket errors" <<<"$line" && R[httpsock,$kind]=$(sed -n 's/.*Socket errors: *//p' <<<"$line")
+        done
+    done
+    for kind in "${HTTP_SERVERS[@]}"; do
+        http_stop "$kind"
+        R[http,$kind]=$(median "${SAMPLES[http,$kind]:-}")
+    done
+
+    log "HTTP: RSS with 1000 idle keep-alive connections"
+    local -a rss_servers=(python nginx-auto hyper)
+    [ $HAVE_HTTP = 1 ] && rss_servers+=(lesson-1000)
+    for kind in "${rss_servers[@]}"; do
+        http_start "$kind" || continue
+        rm -f "$WORK/hidle.fifo"
+        mkfifo "$WORK/hidle.fifo"
+        timeout 60 "$PY" "$BENCH/python/http_idle.py" "${HTTP_ADDR[$kind]}" /1k.txt 1000 1.5 \
+            >"$WORK/hidle.fifo" 2>"$WORK/hidle-$kind.err" &
+        idle_pid=$!
+        exec {idle_fd}<"$WORK/hidle.fifo"
+        idle_line=
+        IFS= read -r -t 40 -u "$idle_fd" idle_line
+        kb=$(http_rss_kb "${HTTP_PID[$kind]}")
+        cat <&"$idle_fd" >/dev/null
+        exec {idle_fd}<&-
+        wait "$idle_pid"
+        if [ "$(field "$idle_line" connected)" = 1000 ] && [ -n "$kb" ]; then
+            R[httprss,$kind]=$(awk -v kb="$kb" 'BEGIN {printf "%.1f", kb / 1024}')
+            R[httpkept,$kind]=$(field "$idle_line" kept)
+        else
+            R[httprss,$kind]="FAIL"
+            log "HTTP idle $kind: ${idle_line:-no line} $(tail -n 2 "$WORK/hidle-$kind.err")"
+        fi
+        http_stop "$kind"
+    done
+}
+
+# http_table: the HTTP rows, ratios to the lesson's server.
+http_table() {
+    [ -n "${HTTP_SERVERS+x}" ] || return 0
+    local kind
+    echo
+    echo "HTTP (wrk -t2 -c100, keep-alive, GET of a 1 KiB file, ${HTTP_SECS} s; median of $ROUNDS; (x) = the lesson's server / that server)"
+    hrow() { printf '%-30s %-20s %-20s %-20s %-20s %-14s %s\n' "$@"; }
+    hcell() {
+        local hv=${R[$1,$2]:-} hl=${R[$1,${3:-lesson}]:-}
+        if [ -z "$hv" ]; then echo "-"
+        elif [[ $hv =~ ^[0-9.]+$ ]] && [[ $hl =~ ^[0-9.]+$ ]] && [ "$2" != "${3:-lesson}" ]; then
+            awk -v v="$hv" -v l="$hl" 'BEGIN {printf "%s (%.2fx)", v, (v > 0 ? l / v : 0)}'
+        else echo "$hv"; fi
+    }
+    hrow "measurement" "python http.server" "nginx 1 worker" "nginx auto" "hyper" "lesson" "target"
+    local verdicts="" ok
+    for pair in "python 20" "hyper 0.7"; do
+        read -r kind ok <<<"$pair"
+        if [[ ${R[http,$kind]:-} =~ ^[0-9.]+$ ]] && [[ ${R[http,lesson]:-} =~ ^[0-9.]+$ ]]; then
+            if awk -v l="${R[http,lesson]}" -v v="${R[http,$kind]}" -v t="$ok" 'BEGIN {exit !(l / v >= t)}'; then
+                verdicts+="ok >=${ok}x $kind; "
+            else
+                verdicts+="MISS >=${ok}x $kind; "
+                echo "http [$kind]" >>"$WORK/misses"
+            fi
+        fi
+    done
+    hrow "requests/s" "$(hcell http python)" "$(hcell http nginx-1)" "$(hcell http nginx-auto)" \
+        "$(hcell http hyper)" "${R[http,lesson]:--}" "${verdicts:--}"
+    hrow "non-2xx / socket errors" "${R[httperr,python]:-0} / ${R[httpsock,python]:-none}" \
+        "${R[httperr,nginx-1]:-0} / ${R[httpsock,nginx-1]:-none}" "${R[httperr,nginx-auto]:-0} / ${R[httpsock,nginx-auto]:-none}" \
+        "${R[httperr,hyper]:-0} / ${R[httpsock,hyper]:-none}" "${R[httperr,lesson]:-0} / ${R[httpsock,lesson]:-none}" "-"
+    hrow "RSS MB, 1000 idle keep-alive" "${R[httprss,python]:--} (kept ${R[httpkept,python]:-?})" "-" \
+        "${R[httprss,nginx-auto]:--} (kept ${R[httpkept,nginx-auto]:-?})" "${R[httprss,hyper]:--} (kept ${R[httpkept,hyper]:-?})" \
+        "${R[httprss,lesson-1000]:--} (kept ${R[httpkept,lesson-1000]:-?})" "(--workers 1024)"
+}
+
+http_measure
 
 # ---------------------------------------------------------------- table
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -610,10 +824,12 @@ capture_row() {
         "${pw:--}/${pwd:--}" "$verdict"
 }
 capture_row
+http_table
 missing=()
 [ $HAVE_ECHO = 1 ] || missing+=(tcp-echo)
 [ $HAVE_THREADED = 1 ] || missing+=(tcp-threaded)
 [ $HAVE_FRAMING = 1 ] || missing+=(framing)
+[ $HAVE_HTTP = 1 ] || missing+=(http-basics)
 [ ${#missing[@]} -eq 0 ] || echo "not built in this checkout (rows show -): ${missing[*]}"
 # A row that missed its target fails the run: `make bench` exits non-zero.
 if [ -s "$WORK/misses" ]; then
