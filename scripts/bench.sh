@@ -554,7 +554,7 @@ http_wait_port() {
 # http_start KIND: start one HTTP server on a free port; sets HTTP_PID[KIND]
 # and HTTP_ADDR[KIND].
 http_start() {
-    local kind=$1 line fd port attempt conf workers
+    local kind=$1 line fd port conf workers
     case $kind in
         lesson | lesson-1000 | hyper)
             local -a cmd=("$BIN/http-basics" server --port 0 --root "$WORK/www" --quiet)
@@ -724,6 +724,7 @@ http_table() {
             fi
         fi
     done
+    verdicts=${verdicts%; }
     hrow "requests/s" "$(hcell http python)" "$(hcell http nginx-1)" "$(hcell http nginx-auto)" \
         "$(hcell http hyper)" "${R[http,lesson]:--}" "${verdicts:--}"
     hrow "non-2xx / socket errors" "${R[httperr,python]:-0} / ${R[httpsock,python]:-none}" \
