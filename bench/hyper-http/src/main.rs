@@ -81,7 +81,9 @@ async fn main() -> std::process::ExitCode {
     let memory = memory.then(|| {
         let mut files = HashMap::new();
         for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            if let (Ok(name), Ok(bytes)) = (entry.file_name().into_string(), std::fs::read(entry.path())) {
+            if let (Ok(name), Ok(bytes)) =
+                (entry.file_name().into_string(), std::fs::read(entry.path()))
+            {
                 files.insert(name, Bytes::from(bytes));
             }
         }
@@ -99,7 +101,10 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     };
     let mut out = std::io::stdout().lock();
-    if writeln!(out, "listening on {local}").and_then(|()| out.flush()).is_err() {
+    if writeln!(out, "listening on {local}")
+        .and_then(|()| out.flush())
+        .is_err()
+    {
         return std::process::ExitCode::FAILURE;
     }
     drop(out);

@@ -96,12 +96,6 @@ pub fn tokens(fields: &[(String, Vec<u8>)], name: &str) -> Vec<String> {
         .collect()
 }
 
-/// A header's value as text for messages and traces: bytes that are not
-/// printable ASCII are shown as `\xNN`.
-pub fn printable(bytes: &[u8]) -> String {
-    bytes.escape_ascii().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

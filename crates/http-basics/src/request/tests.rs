@@ -152,10 +152,8 @@ proptest! {
     fn arbitrary_bytes_never_panic_the_head_rules(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         if let Ok(httparse::Status::Complete((head, len))) = parse(&data) {
             prop_assert!(len <= data.len());
-            if let Ok(request) = check(head, 100) {
-                if let Framing::Length(n) = request.framing {
-                    prop_assert!(n <= 100);
-                }
+            if let Ok(Request { framing: Framing::Length(n), .. }) = check(head, 100) {
+                prop_assert!(n <= 100);
             }
         }
     }

@@ -73,7 +73,7 @@ impl Raw {
         if !self.wire.buffer().is_empty() {
             return false;
         }
-        matches!(self.wire.get_mut().read_to_end(&mut rest), Ok(_) if rest.is_empty())
+        self.wire.get_mut().read_to_end(&mut rest).is_ok() && rest.is_empty()
     }
 }
 
