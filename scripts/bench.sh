@@ -524,7 +524,8 @@ bench_packet_watch
 # ---------------------------------------------------------------- http-basics
 # HTTP: wrk, 100 keep-alive connections fetching a 1 KiB file for
 # HTTP_SECS, against the lesson's server, python3 -m http.server, nginx
-# (1 worker, and one per CPU) and a hyper 1.x server (bench/hyper-http),
+# (1 worker, and one per CPU) and a hyper 1.x server (bench/hyper-http:
+# reading the file per request as the lesson does, and from memory),
 # interleaved within each round, median of ROUNDS; then the RSS of each
 # holding 1000 idle keep-alive connections. Its own start/stop helpers
 # (the baselines do not print `listening on`), its own table (http_table).
@@ -556,10 +557,11 @@ http_wait_port() {
 http_start() {
     local kind=$1 line fd port conf workers
     case $kind in
-        lesson | lesson-1000 | hyper)
+        lesson | lesson-1000 | hyper | hyper-mem)
             local -a cmd=("$BIN/http-basics" server --port 0 --root "$WORK/www" --quiet)
             [ "$kind" = lesson-1000 ] && cmd+=(--workers 1024)
             [ "$kind" = hyper ] && cmd=("$BBIN/hyper-http" --root "$WORK/www" --port 0)
+            [ "$kind" = hyper-mem ] && cmd=("$BBIN/hyper-http" --root "$WORK/www" --port 0 --memory)
             rm -f "$WORK/http.fifo"
             mkfifo "$WORK/http.fifo"
             "${cmd[@]}" >"$WORK/http.fifo" 2>"$WORK/http-$kind.err" &
@@ -646,7 +648,7 @@ http_measure() {
     mkdir -p "$WORK/www"
     # 1 KiB of text (16 lines of 64 bytes).
     for ((i = 0; i < 16; i++)); do printf '%063d\n' "$i"; done >"$WORK/www/1k.txt"
-    HTTP_SERVERS=(python nginx-1 nginx-auto hyper)
+    HTTP_SERVERS=(python nginx-1 nginx-auto hyper hyper-mem)
     [ $HAVE_HTTP = 1 ] && HTTP_SERVERS+=(lesson)
     log "HTTP: wrk, 100 keep-alive connections, 1 KiB file, ${HTTP_SECS} s, $ROUNDS rounds"
     for kind in "${HTTP_SERVERS[@]}"; do
@@ -661,7 +663,9 @@ http_measure() {
             errors=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$line")
             [ -n "$errors" ] && R[httperr,$kind]=$errors
             [ -n "$rps" ] && add_sample http "$kind" "$rps"
-            grep -q "Socket errors" <<<"$line" && R[httpsock,$kind]=$(sed -n 's/.*Socket errors: *//p' <<<"$line")
+            # "Socket errors: connect 0, read 0, write 0, timeout 2": the sum.
+            grep -q "Socket errors" <<<"$line" && R[httpsock,$kind]=$(sed -n 's/.*Socket errors: *//p' <<<"$line" |
+                grep -o '[0-9]*' | awk '{n += $1} END {print n + 0}')
         done
     done
     for kind in "${HTTP_SERVERS[@]}"; do
@@ -703,7 +707,7 @@ http_table() {
     local kind
     echo
     echo "HTTP (wrk -t2 -c100, keep-alive, GET of a 1 KiB file, ${HTTP_SECS} s; median of $ROUNDS; (x) = the lesson's server / that server)"
-    hrow() { printf '%-30s %-20s %-20s %-20s %-20s %-14s %s\n' "$@"; }
+    hrow() { printf '%-30s %-20s %-20s %-20s %-20s %-20s %-14s %s\n' "$@"; }
     hcell() {
         local hv=${R[$1,$2]:-} hl=${R[$1,${3:-lesson}]:-}
         if [ -z "$hv" ]; then echo "-"
@@ -711,7 +715,7 @@ http_table() {
             awk -v v="$hv" -v l="$hl" 'BEGIN {printf "%s (%.2fx)", v, (v > 0 ? l / v : 0)}'
         else echo "$hv"; fi
     }
-    hrow "measurement" "python http.server" "nginx 1 worker" "nginx auto" "hyper" "lesson" "target"
+    hrow "measurement" "python http.server" "nginx 1 worker" "nginx auto" "hyper" "hyper (memory)" "lesson" "target"
     local verdicts="" ok
     for pair in "python 20" "hyper 0.7"; do
         read -r kind ok <<<"$pair"
@@ -726,12 +730,13 @@ http_table() {
     done
     verdicts=${verdicts%; }
     hrow "requests/s" "$(hcell http python)" "$(hcell http nginx-1)" "$(hcell http nginx-auto)" \
-        "$(hcell http hyper)" "${R[http,lesson]:--}" "${verdicts:--}"
-    hrow "non-2xx / socket errors" "${R[httperr,python]:-0} / ${R[httpsock,python]:-none}" \
-        "${R[httperr,nginx-1]:-0} / ${R[httpsock,nginx-1]:-none}" "${R[httperr,nginx-auto]:-0} / ${R[httpsock,nginx-auto]:-none}" \
-        "${R[httperr,hyper]:-0} / ${R[httpsock,hyper]:-none}" "${R[httperr,lesson]:-0} / ${R[httpsock,lesson]:-none}" "-"
+        "$(hcell http hyper)" "$(hcell http hyper-mem)" "${R[http,lesson]:--}" "${verdicts:--}"
+    hrow "non-2xx / socket errors" "${R[httperr,python]:-0} / ${R[httpsock,python]:-0}" \
+        "${R[httperr,nginx-1]:-0} / ${R[httpsock,nginx-1]:-0}" "${R[httperr,nginx-auto]:-0} / ${R[httpsock,nginx-auto]:-0}" \
+        "${R[httperr,hyper]:-0} / ${R[httpsock,hyper]:-0}" "${R[httperr,hyper-mem]:-0} / ${R[httpsock,hyper-mem]:-0}" \
+        "${R[httperr,lesson]:-0} / ${R[httpsock,lesson]:-0}" "(last round)"
     hrow "RSS MB, 1000 idle keep-alive" "${R[httprss,python]:--} (kept ${R[httpkept,python]:-?})" "-" \
-        "${R[httprss,nginx-auto]:--} (kept ${R[httpkept,nginx-auto]:-?})" "${R[httprss,hyper]:--} (kept ${R[httpkept,hyper]:-?})" \
+        "${R[httprss,nginx-auto]:--} (kept ${R[httpkept,nginx-auto]:-?})" "${R[httprss,hyper]:--} (kept ${R[httpkept,hyper]:-?})" "-" \
         "${R[httprss,lesson-1000]:--} (kept ${R[httpkept,lesson-1000]:-?})" "(--workers 1024)"
 }
 

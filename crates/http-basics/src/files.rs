@@ -73,30 +73,38 @@ pub fn get(root: &Root, path: &str, query: Option<&str>) -> Reply {
             return Reply::error(400, "a % not followed by two hex digits");
         }
     };
-    let to_directory = |path: &str| {
+    let to_directory = || {
         // `/about` is a directory: send the client to `/about/`, so that
-        // relative links in its index.html resolve inside it.
-        let location = match query {
-            Some(q) => format!("{path}/?{q}"),
-            None => format!("{path}/"),
-        };
+        // relative links in its index.html resolve inside it. The Location
+        // is rebuilt from the checked names, never the raw path: `//evil.org`
+        // redirected to `//evil.org/` would send a browser to another host.
+        let mut location = String::new();
+        for name in &names.names {
+            location.push('/');
+            location.push_str(&encode_name(name));
+        }
+        location.push('/');
+        if let Some(q) = query {
+            location.push('?');
+            location.push_str(q);
+        }
         let mut reply = Reply::error(301, &format!("see {location}"));
         reply.header("Location", location);
         reply
     };
     match root {
-        Root::BuiltIn => built_in(&names, path, to_directory),
+        Root::BuiltIn => built_in(&names, to_directory),
         Root::Dir(root, fd) => match from_dir(root, fd, &names) {
             Ok(Found::File(file, len, name)) => {
                 Reply::new(200, content_type(&name), Payload::File(file, len))
             }
-            Ok(Found::Directory) => to_directory(path),
+            Ok(Found::Directory) => to_directory(),
             Err(reply) => reply,
         },
     }
 }
 
-fn built_in(names: &Names, path: &str, to_directory: impl Fn(&str) -> Reply) -> Reply {
+fn built_in(names: &Names, to_directory: impl Fn() -> Reply) -> Reply {
     let joined: Vec<&str> = names
         .names
         .iter()
@@ -120,7 +128,7 @@ fn built_in(names: &Names, path: &str, to_directory: impl Fn(&str) -> Reply) -> 
         return Reply::new(200, content_type(&joined), Payload::Static(bytes));
     }
     match find(&index) {
-        Some(_) if !names.trailing_slash && !joined.is_empty() => to_directory(path),
+        Some(_) if !names.trailing_slash && !joined.is_empty() => to_directory(),
         Some(bytes) => Reply::new(200, content_type(&index), Payload::Static(bytes)),
         None => Reply::error(404, "no such page"),
     }
@@ -236,8 +244,22 @@ fn io_reply(e: &std::io::Error) -> Reply {
     }
 }
 
-/// The Content-Type for a file name, from its extension.
+/// A decoded name, percent-encoded again for a Location field.
+fn encode_name(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    for &b in name {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The Content-Type for a file name (or a path), from its extension.
 pub fn content_type(name: &str) -> &'static str {
+    let name = name.rsplit('/').next().unwrap_or(name);
     let ext = name
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())

@@ -56,6 +56,13 @@ fn get_and_head_of_the_built_in_site() {
             .text()
             .contains("<h1>about</h1>")
     );
+    // Rebuilt from the checked names: `//about` must not become `//about/`,
+    // which a browser reads as the host `about`.
+    let double = get(server.addr(), "//about");
+    assert_eq!(
+        (double.head.code, double.header("location").as_deref()),
+        (301, Some("/about/"))
+    );
     assert_eq!(get(server.addr(), "/missing").head.code, 404);
     server.wait_stderr("\"GET /missing HTTP/1.1\" 404");
 }
@@ -349,6 +356,8 @@ fn files_under_a_root_are_served_with_their_types() {
         (301, Some("/docs/"))
     );
     assert_eq!(get(server.addr(), "/docs/").text(), "<p>docs</p>\n");
+    let odd = get(server.addr(), "/./docs");
+    assert_eq!(odd.header("location").as_deref(), Some("/docs/"));
     assert_eq!(get(server.addr(), "/docs/a%20b.txt").text(), "spaced\n");
     assert_eq!(
         get(server.addr(), "/data.json")
