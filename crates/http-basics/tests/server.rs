@@ -576,3 +576,59 @@ fn a_stop_ends_the_server_within_2_s_whatever_the_clients_do() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
     server.wait_stderr("stopped: ");
 }
+
+/// The server's `--trace` tells the truth: one `recv()` line per read
+/// syscall on the client's socket with the kernel's count, one `send()`
+/// line per send, checked against strace.
+#[test]
+fn server_trace_narrates_each_real_recv_and_send() {
+    use test_support::strace::Attached;
+    let server = server(&["--trace"]);
+    let strace = Attached::to(server.pid());
+    let mut conn = Raw::connect(server.addr());
+    assert_eq!(
+        conn.exchange(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            .head
+            .code,
+        200
+    );
+    conn.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello");
+    std::thread::sleep(Duration::from_millis(50)); // two separate segments, most likely two reads; the test holds either way
+    conn.send(b"world");
+    assert_eq!(conn.read(false).text(), "helloworld");
+    drop(conn);
+    server.wait_stderr("2 requests; closed by the client");
+    let calls = strace.finish();
+    let client_fd = calls
+        .iter()
+        .find(|c| c.name.starts_with("accept") && c.ret.is_some())
+        .expect("an accept in the strace")
+        .ret;
+    let kernel = |names: &[&str]| -> Vec<i64> {
+        calls
+            .iter()
+            .filter(|c| names.contains(&c.name.as_str()) && c.fd == client_fd)
+            .filter_map(|c| c.ret)
+            .collect()
+    };
+    let narrated = |prefix: &str| -> Vec<i64> {
+        server
+            .stderr_lines()
+            .iter()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect()
+    };
+    let recvs = kernel(&["read", "recvfrom"]);
+    assert!(recvs.len() >= 3, "{calls:#?}");
+    assert_eq!(
+        narrated("trace: recv() -> "),
+        recvs,
+        "recv() lines vs the kernel's reads"
+    );
+    assert_eq!(
+        narrated("trace: send() -> "),
+        kernel(&["write", "sendto"]),
+        "send() lines vs the kernel's"
+    );
+}
