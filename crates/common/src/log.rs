@@ -8,16 +8,36 @@
 //! counted): losing a diagnostic must never cost a connection. A line of
 //! output that cannot be written is an error the caller must handle: when
 //! nobody reads what a lesson shows, carrying on would be lying to its peers.
+//!
+//! A log line also never waits long. A stderr that nobody reads (a pipe to
+//! a paused `less`, a supervisor that never drains it, a terminal stopped
+//! with Ctrl-S) fills up, and a plain `write` to it then blocks for ever: the
+//! server would stall at its next log line, and the Ctrl-C handler at its
+//! own, so the stop would never come. So a line waits at most [`PATIENCE`]
+//! for room; then it is dropped, and later lines do not wait at all until
+//! one gets through again.
 
 use std::fmt::Arguments;
-use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs::{File, OpenOptions};
+use std::io::{self, ErrorKind, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// How long one log line may wait for room on stderr. A reader that is
+/// merely slow makes room well within it; a stop must still come within 2 s.
+pub const PATIENCE: Duration = Duration::from_millis(500);
 
-/// `log!("{peer}: connected")`: one line on stderr; never fails, never panics.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// The last line found stderr full: the next one does not wait.
+static STUCK: AtomicBool = AtomicBool::new(false);
+
+/// `log!("{peer}: connected")`: one line on stderr; never fails, never panics,
+/// never waits more than [`PATIENCE`](crate::log::PATIENCE).
 #[macro_export]
 macro_rules! log {
     ($($arg:tt)*) => {
@@ -35,23 +55,167 @@ macro_rules! out {
 }
 
 /// The function behind [`log!`](crate::log!). The line is formatted first and
-/// written with one `write` call, so lines from threads never interleave.
+/// written under stderr's lock, so lines from threads never interleave.
 pub fn stderr_line(args: Arguments) {
     let line = format!("{args}\n");
-    if std::io::stderr().lock().write_all(line.as_bytes()).is_err() {
+    let _serialised = io::stderr().lock();
+    let patience = if STUCK.load(Ordering::Relaxed) {
+        Duration::ZERO
+    } else {
+        PATIENCE
+    };
+    let written = Sink::stderr().write_within(line.as_bytes(), patience);
+    STUCK.store(!written, Ordering::Relaxed);
+    if !written {
         DROPPED.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// The function behind [`out!`](crate::out!).
 pub fn stdout_line(args: Arguments) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = io::stdout().lock();
     writeln!(stdout, "{args}")
         .and_then(|()| stdout.flush())
         .context("writing to stdout")
 }
 
-/// How many log lines could not be written (stderr closed or failing).
+/// How many log lines could not be written (stderr closed, failing or full).
 pub fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
+}
+
+/// Where log lines go: stderr, written without ever blocking for long.
+pub struct Sink {
+    /// A nonblocking description of the pipe or terminal, our own; `None`:
+    /// write to `fd` itself (a file, or no /proc to reopen it through).
+    own: Option<File>,
+    fd: RawFd,
+}
+
+impl Sink {
+    /// The process's sink for stderr, opened on first use.
+    fn stderr() -> &'static Sink {
+        static SINK: OnceLock<Sink> = OnceLock::new();
+        SINK.get_or_init(|| Sink::for_fd(io::stderr().as_fd()))
+    }
+
+    /// A sink for `fd`. Setting O_NONBLOCK on `fd` itself would change it for
+    /// everyone who shares it (the shell's terminal, the other end of `2>&1`),
+    /// so a pipe or terminal is opened again through /proc, which gives a
+    /// description of our own with its own flags. A regular file never
+    /// blocks for long, so it is written as it is.
+    /// `fd` must stay open as long as the sink is used (stderr does).
+    pub fn for_fd(fd: BorrowedFd) -> Sink {
+        let kind = fd
+            .try_clone_to_owned()
+            .and_then(|dup| File::from(dup).metadata())
+            .map(|meta| meta.file_type());
+        let reopen = kind.is_ok_and(|t| t.is_fifo() || t.is_char_device());
+        let own = reopen
+            .then(|| {
+                OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                    .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                    .ok()
+            })
+            .flatten();
+        Sink {
+            own,
+            fd: fd.as_raw_fd(),
+        }
+    }
+
+    /// Writes all of `bytes`, waiting at most `patience` for room; `false`
+    /// if it could not (full for that long, closed, or failing).
+    pub fn write_within(&self, bytes: &[u8], patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        let fd = self.own.as_ref().map_or(self.fd, |own| own.as_raw_fd());
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            // Without a nonblocking description of our own, wait for room
+            // first: a short line then goes out without blocking.
+            if self.own.is_none() && !writable_by(fd, deadline) {
+                return false;
+            }
+            // SAFETY: write(2) from a live buffer, at most its length.
+            let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+            if n >= 0 {
+                rest = &rest[n as usize..];
+                continue;
+            }
+            match io::Error::last_os_error().kind() {
+                ErrorKind::Interrupted => {}
+                // Full: wait for the reader to make room, up to the deadline.
+                ErrorKind::WouldBlock if writable_by(fd, deadline) => {}
+                // Full for too long, or closed (EPIPE), or failing: drop it.
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// `poll()` for room to write on `fd`, until `deadline`.
+fn writable_by(fd: RawFd, deadline: Instant) -> bool {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        let mut pollfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the whole call.
+        match unsafe { libc::poll(&mut pollfd, 1, ms) } {
+            1.. => return pollfd.revents & libc::POLLOUT != 0,
+            0 => return false,
+            _ if io::Error::last_os_error().kind() == ErrorKind::Interrupted => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn a_full_pipe_costs_a_bounded_wait_and_the_original_stays_blocking() {
+        let (mut reader, writer) = io::pipe().unwrap();
+        let sink = Sink::for_fd(writer.as_fd());
+        assert!(sink.own.is_some(), "a pipe gets a description of its own");
+        let line = [b'x'; 1000];
+        // Fill the pipe (64 KiB by default).
+        let mut written = 0;
+        while sink.write_within(&line, Duration::ZERO) {
+            written += line.len();
+            assert!(written < 16 << 20, "the pipe never filled");
+        }
+        let started = Instant::now();
+        assert!(!sink.write_within(&line, Duration::from_millis(100)));
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(90), "{waited:?}");
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+        // The shared description (the terminal, in real life) is untouched.
+        // SAFETY: F_GETFL on a descriptor we own.
+        let flags = unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_GETFL) };
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+        // Once there is room again, lines get through.
+        let mut buf = vec![0u8; written + line.len()];
+        let n = reader.read(&mut buf).unwrap();
+        assert!(n > 0);
+        assert!(sink.write_within(b"again\n", Duration::ZERO));
+    }
+
+    #[test]
+    fn a_closed_pipe_drops_the_line_at_once() {
+        let (reader, writer) = io::pipe().unwrap();
+        drop(reader);
+        let sink = Sink::for_fd(writer.as_fd());
+        let started = Instant::now();
+        assert!(!sink.write_within(b"lost\n", PATIENCE));
+        assert!(started.elapsed() < PATIENCE);
+    }
 }

@@ -135,19 +135,7 @@ fn a_closed_stderr_never_stops_the_server_and_sigterm_still_works() {
         .spawn()
         .expect("starting the server");
     let mut server = Reaped(child);
-    let mut lines = BufReader::new(server.0.stdout.take().expect("stdout"));
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut first = String::new();
-        let _ = lines.read_line(&mut first);
-        let _ = tx.send(first);
-    });
-    let first = rx.recv_timeout(DEADLINE).expect("a `listening on` line");
-    let port = first
-        .trim_end()
-        .rsplit_once(':')
-        .map(|(_, port)| port.to_string())
-        .expect("listening on ADDR");
+    let port = listening_port(&mut server);
     // Every connection logs (and traces) into the closed pipe; each must
     // still be served, by the same process.
     for message in ["one", "two", "three"] {
@@ -165,6 +153,82 @@ fn a_closed_stderr_never_stops_the_server_and_sigterm_still_works() {
     assert!(status.success(), "exit status {status}");
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+}
+
+/// The port of a server started by hand, from its `listening on` line
+/// (read on a thread, so a server that never prints it fails the test).
+fn listening_port(server: &mut Reaped) -> String {
+    let mut lines = BufReader::new(server.0.stdout.take().expect("stdout"));
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut first = String::new();
+        let _ = lines.read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(DEADLINE).expect("a `listening on` line");
+    first
+        .trim_end()
+        .rsplit_once(':')
+        .map(|(_, port)| port.to_string())
+        .expect("listening on ADDR")
+}
+
+/// A stderr that nobody reads (`server 2>&1 | less`, left paused; a
+/// supervisor that never drains the pipe) fills up, and then a plain write
+/// to it blocks: the server stalled at its next log line, and the signal
+/// handler at its own, so SIGTERM never stopped it. Here the pipe holds one
+/// page and is never read: every client must still be served, and SIGTERM
+/// must still end the server within 2 s.
+#[test]
+fn a_stderr_nobody_reads_never_stalls_the_server_nor_its_stop() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    // One page (the smallest pipe), so a few traced connections fill it.
+    // SAFETY: fcntl on a pipe descriptor we own.
+    let size = unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    assert!(
+        size > 0,
+        "F_SETPIPE_SZ: {}",
+        std::io::Error::last_os_error()
+    );
+    let child = Command::new(BIN)
+        .args(["server", "--trace", "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .spawn()
+        .expect("starting the server");
+    let mut server = Reaped(child);
+    let port = listening_port(&mut server);
+    for i in 0..40 {
+        let message = format!("message {i}");
+        let out = run(
+            BIN,
+            &["client", "--port", &port, "--timeout", "5", &message],
+            b"",
+        );
+        assert!(out.status.success(), "client {i}: {}", stderr(&out));
+        assert_eq!(stdout(&out), format!("{message}\n"));
+    }
+    // The test means something only if the pipe really is full by now.
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int: the bytes waiting in the pipe.
+    let rc = unsafe { libc::ioctl(reader.as_raw_fd(), libc::FIONREAD, &mut queued) };
+    assert_eq!(rc, 0);
+    assert!(
+        queued as usize > size as usize / 2,
+        "only {queued} bytes in the pipe"
+    );
+    let started = Instant::now();
+    // SAFETY: kill(2) on the server we spawned and have not reaped.
+    let rc = unsafe { libc::kill(server.0.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let status = server
+        .wait_for(DEADLINE)
+        .expect("the server ignored SIGTERM");
+    let took = started.elapsed();
+    assert!(status.success(), "exit status {status}");
+    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+    drop(reader);
 }
 
 // ------------------------------------------------------- stdin a terminal
