@@ -7,7 +7,7 @@
 
 use std::io::{self, BufRead, ErrorKind, IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -117,6 +117,14 @@ struct Sent {
     newline: bool,
 }
 
+/// How many messages the writer may be ahead of the reader. Without a
+/// bound, the notes would pile up as fast as the socket buffers take the
+/// bytes: one-byte lines (`yes "" | client`) filled tens of megabytes of
+/// receive buffers, and a note per byte. With it, a writer that is this far
+/// ahead waits; the reader never waits for the writer, so this cannot
+/// deadlock: every message it is told about has already been sent.
+const AHEAD: usize = 1024;
+
 /// Sends each message that `produce` hands over on a writer thread, tells
 /// the reader its length through a channel, and prints each echo as it
 /// arrives. `produce` calls its argument once per message, with whether
@@ -125,7 +133,7 @@ fn echo_messages<P>(stream: &TcpStream, produce: P) -> Result<()>
 where
     P: FnOnce(&mut dyn FnMut(Vec<u8>, bool) -> Result<()>) -> Result<()> + Send,
 {
-    let (sent_tx, sent_rx): (Sender<Sent>, Receiver<Sent>) = channel();
+    let (sent_tx, sent_rx): (SyncSender<Sent>, Receiver<Sent>) = sync_channel(AHEAD);
     thread::scope(|scope| {
         let sending = scope.spawn(move || -> Result<()> {
             let mut writer = Traced(stream);

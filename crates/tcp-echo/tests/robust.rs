@@ -357,6 +357,79 @@ fn a_long_stdin_line_goes_out_in_pieces_before_it_ends() {
     assert_eq!(echoed.last(), Some(&b'\n'));
 }
 
+/// Peak memory (VmHWM, KiB) of a client that echoes `input` from stdin,
+/// with stdout left unread until the client stops taking stdin (or 2 s
+/// pass), as behind a paused `less`.
+fn peak_kib_echoing(port: &str, input: Vec<u8>) -> u64 {
+    let child = Command::new(BIN)
+        .args(["client", "--port", port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the client");
+    let pid = child.id();
+    let mut client = Reaped(child);
+    let mut stdin = client.0.stdin.take().expect("stdin");
+    let mut output = client.0.stdout.take().expect("stdout");
+    let mut errors = client.0.stderr.take().expect("stderr");
+    let len = input.len();
+    let (fed_tx, fed_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+        let _ = fed_tx.send(());
+    });
+    // A client that keeps a note per message in flight takes all of stdin
+    // at once; one that bounds them stops taking it. Either way, go on.
+    let _ = fed_rx.recv_timeout(Duration::from_secs(2));
+    let (done_tx, done_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut echoed = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut output, &mut echoed);
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut errors, &mut err);
+        let _ = done_tx.send((echoed.len(), err));
+    });
+    let (echoed, err) = done_rx
+        .recv_timeout(DEADLINE)
+        .expect("the client to finish");
+    assert_eq!(echoed, len, "every line echoed: {err}");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let mut status = 0;
+        // SAFETY: wait4 on our own child, with room for its status and usage.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let reaped =
+            unsafe { libc::wait4(pid as libc::pid_t, &mut status, libc::WNOHANG, &mut usage) };
+        if reaped == pid as libc::pid_t {
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "{err}"
+            );
+            return usage.ru_maxrss as u64;
+        }
+        assert!(Instant::now() < deadline, "the client did not exit");
+        // Polling an exit (no wait with a timeout exists), not a sync.
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn many_short_stdin_lines_in_flight_keep_memory_bounded() {
+    // Each stdin line is a message the reader must be told about. A note
+    // per message in flight grew with everything the socket buffers held:
+    // `yes "" | client` reached 60 MB in 20 s (client receive buffers grow
+    // to 32 MiB here, and every byte of it was a one-byte message).
+    let server = server(&[]);
+    let port = server.addr().port().to_string();
+    let one_line = peak_kib_echoing(&port, b"hello\n".to_vec());
+    let many_lines = peak_kib_echoing(&port, vec![b'\n'; 512 * 1024]);
+    assert!(
+        many_lines < one_line + 4 * 1024,
+        "peak {many_lines} KiB for 512 Ki empty lines, {one_line} KiB for one"
+    );
+}
+
 // ------------------------------------------------- every value accepted
 
 #[test]
