@@ -18,5 +18,14 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
             "must be above 0 and at most {MAX_SECS} seconds (a day)"
         ));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // A Duration counts whole nanoseconds: 1e-10 is above 0 but becomes 0,
+    // a timeout that every socket call refuses, long after parsing.
+    let duration = Duration::from_secs_f64(secs);
+    if duration.is_zero() {
+        return Err(format!(
+            "`{text}` seconds rounds to 0 (the clock counts nanoseconds): must be above 0 \
+             and at most {MAX_SECS} seconds (a day)"
+        ));
+    }
+    Ok(duration)
 }

@@ -91,6 +91,14 @@ fn seconds_are_range_checked() {
     for bad in ["0", "-1", "1e20", "NaN", "inf", "86400.5", "ten", ""] {
         assert!(seconds(bad).is_err(), "{bad} was accepted");
     }
+    // Above 0, yet 0 as a Duration: a zero timeout, which the socket calls
+    // refuse ("cannot set a 0 duration timeout") long after parsing.
+    let tiny = seconds("1e-10").unwrap_err();
+    assert!(
+        tiny.contains("rounds to 0") && tiny.contains("above 0"),
+        "{tiny}"
+    );
+    assert_eq!(seconds("1e-9").unwrap(), Duration::from_nanos(1));
 }
 
 #[test]

@@ -442,6 +442,8 @@ fn out_of_range_seconds_are_usage_errors_that_say_the_range() {
         (&["client", "--timeout", "inf", "x"], "at most 86400"),
         (&["client", "--timeout", "ten", "x"], "not a number"),
         (&["server", "--idle-timeout", "0"], "above 0"),
+        (&["client", "--timeout", "1e-10", "x"], "rounds to 0"),
+        (&["server", "--idle-timeout", "1e-12"], "rounds to 0"),
         (
             &["server", "--max-connection-secs", "1e30"],
             "at most 86400",

@@ -367,6 +367,8 @@ fn values_that_cannot_make_sense_are_usage_errors_not_panics() {
             let says = if bad == "soon" { "not a number" } else { day };
             usage_error(&["client", &format!("{flag}={bad}")], says);
         }
+        // Above 0 but below a nanosecond: a zero timeout once converted.
+        usage_error(&["client", &format!("{flag}=1e-10")], "rounds to 0");
     }
     usage_error(
         &["client", "--initial-timeout", "3", "--max-timeout", "2"],
