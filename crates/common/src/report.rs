@@ -69,8 +69,17 @@ pub fn hint(server: &str, error: &anyhow::Error) -> Option<String> {
         (ErrorKind::AddrNotAvailable, Some(_)) => {
             "that address belongs to no interface here; try --host 127.0.0.1".to_string()
         }
-        (ErrorKind::TimedOut, _) => {
+        // No answer to the SYN: the packets, or the host, are lost.
+        (ErrorKind::TimedOut, _) if error.downcast_ref::<ConnectFailed>().is_some() => {
             "nothing answered in time: is the host reachable, and does a firewall drop packets?"
+                .to_string()
+        }
+        // Connected (the server's kernel completed the handshake), then
+        // silence: the network works; the program behind it does not answer.
+        (ErrorKind::TimedOut, _) => {
+            "the connection was made, but then the server stalled (sent nothing, or took \
+             nothing) for the whole timeout: it may be busy with another client (a \
+             one-at-a-time server queues the rest) or stuck; look at its log, or allow more time"
                 .to_string()
         }
         _ => return None,

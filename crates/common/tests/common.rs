@@ -43,6 +43,25 @@ fn address_in_use_hint_names_the_port_and_the_right_ss_command() {
 }
 
 #[test]
+fn a_timeout_after_connecting_is_not_blamed_on_the_network() {
+    // A connect that timed out: nothing answered the SYN.
+    let addr: SocketAddr = "192.0.2.1:7000".parse().unwrap();
+    let error = anyhow::Error::new(Error::from(ErrorKind::TimedOut))
+        .context(common::endpoint::ConnectFailed(addr));
+    assert!(hint("x", &error).unwrap().contains("is the host reachable"));
+    // A read that timed out on a connection the server's kernel accepted:
+    // the network is fine; the server is busy (one client at a time) or stuck.
+    let error = anyhow::Error::new(Error::new(ErrorKind::TimedOut, "nothing before --timeout"))
+        .context("reading an echo");
+    let hint = hint("x", &error).unwrap();
+    assert!(
+        !hint.contains("reachable") && !hint.contains("firewall"),
+        "{hint}"
+    );
+    assert!(hint.contains("busy with another client"), "{hint}");
+}
+
+#[test]
 fn errors_without_a_known_fix_get_no_hint() {
     let error = anyhow::anyhow!("a bad frame");
     assert!(hint("x", &error).is_none());

@@ -139,7 +139,10 @@ where
             let mut writer = Traced(stream);
             let sent = produce(&mut |message, newline| {
                 // write_all is the sendall loop: write() may take only part.
-                writer.write_all(&message).context("sending a message")?;
+                writer
+                    .write_all(&message)
+                    .map_err(describe_write_error)
+                    .context("sending a message")?;
                 let len = message.len();
                 sent_tx
                     .send(Sent { len, newline })
@@ -229,7 +232,7 @@ fn stream_bytes(stream: &TcpStream, total: u64) -> Result<()> {
                 let len = CHUNK.min((total - sent) as usize);
                 if let Err(e) = writer.write_all(pattern_at(sent, len)) {
                     let _ = stream.shutdown(Shutdown::Both);
-                    return Err(e).context("sending the stream");
+                    return Err(describe_write_error(e)).context("sending the stream");
                 }
                 sent += len as u64;
             }
@@ -302,6 +305,17 @@ fn describe_read_error(e: io::Error) -> io::Error {
         ErrorKind::UnexpectedEof => io::Error::new(
             ErrorKind::UnexpectedEof,
             "the server closed before echoing everything",
+        ),
+        _ => e,
+    }
+}
+
+/// The same for a write: the send buffer stayed full for --timeout.
+fn describe_write_error(e: io::Error) -> io::Error {
+    match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => io::Error::new(
+            ErrorKind::TimedOut,
+            "the server took nothing before --timeout (it is not reading)",
         ),
         _ => e,
     }

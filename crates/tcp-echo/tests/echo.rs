@@ -190,6 +190,30 @@ fn connection_refused_exits_1_with_a_hint() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// A server busy with another client: our connection sits in its accept
+/// queue (the kernel completed the handshake) and nothing comes back. The
+/// hint must say so, not send the learner to check the network.
+#[test]
+fn a_busy_server_times_out_with_a_hint_about_the_server_not_the_network() {
+    let server = server(&[]);
+    let port = server.addr().port().to_string();
+    let _first = server.connect(); // holds the one-at-a-time server
+    server.wait_stderr(": connected");
+    let out = run(
+        BIN,
+        &["client", "--port", &port, "--timeout", "0.5", "hi"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the server sent nothing before --timeout"),
+        "{err}"
+    );
+    assert!(err.contains("busy with another client"), "{err}");
+    assert!(!err.contains("firewall"), "{err}");
+}
+
 #[test]
 fn address_in_use_exits_1_naming_the_port() {
     let first = server(&[]);
