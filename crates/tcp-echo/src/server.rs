@@ -48,17 +48,17 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         let (stream, peer) = conn?;
         log!("{peer}: connected");
         clients += 1;
-        let served = serve(stream, limits, &stop);
+        let mut echoed = 0;
+        let served = serve(stream, limits, &stop, &mut echoed);
         // serve() owned the stream; it is closed now, whatever happened.
         narrate!("close()");
+        // Counted however the connection ended: the summary tells the truth.
+        bytes += echoed;
         match served {
-            Ok(echoed) => {
-                bytes += echoed;
-                log!("{peer}: echoed {echoed} bytes, closed");
-            }
+            Ok(()) => log!("{peer}: echoed {echoed} bytes, closed"),
             // A reset, a vanished or stuck client ends its connection only;
             // the server logs why and goes back to accept().
-            Err(e) => log!("{peer}: connection ended: {e:#}"),
+            Err(e) => log!("{peer}: connection ended after echoing {echoed} bytes: {e:#}"),
         }
     }
     let plural = if clients == 1 { "" } else { "s" };
@@ -66,11 +66,12 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     Ok(())
 }
 
-/// Echoes until the client half-closes, then closes our side too; returns
-/// how many bytes it echoed. This is the bare loop of
-/// `examples/tcp-echo-bare.rs`, run on a [`Guarded`] stream: the guard, not
-/// this loop, ends a connection that is idle, too long, or outlived a stop.
-fn serve(stream: TcpStream, limits: Limits, stop: &Stop) -> Result<u64> {
+/// Echoes until the client half-closes, then closes our side too, counting
+/// the bytes in `echoed` (an error may end the loop half-way). This is the
+/// bare loop of `examples/tcp-echo-bare.rs`, run on a [`Guarded`] stream:
+/// the guard, not this loop, ends a connection that is idle, too long, or
+/// outlived a stop.
+fn serve(stream: TcpStream, limits: Limits, stop: &Stop, echoed: &mut u64) -> Result<()> {
     // Each echo is a small write the client is waiting for. Nagle's algorithm
     // would hold a small write back until the previous one is ACKed, and with
     // the client's delayed ACKs that costs up to 40 ms per round trip.
@@ -81,7 +82,6 @@ fn serve(stream: TcpStream, limits: Limits, stop: &Stop) -> Result<u64> {
     // for the stack. The read size does not have to match the client's writes:
     // TCP is a byte stream and may split or join them as it likes.
     let mut buf = [0u8; 64 * 1024];
-    let mut echoed = 0u64;
     loop {
         // 0 bytes means EOF: the client called shutdown(Write) or close().
         let n = stream.read(&mut buf).context("reading from the client")?;
@@ -94,11 +94,10 @@ fn serve(stream: TcpStream, limits: Limits, stop: &Stop) -> Result<u64> {
         stream
             .write_all(&buf[..n])
             .context("writing to the client")?;
-        echoed += n as u64;
+        *echoed += n as u64;
     }
     // Half-close our side: the client's read sees EOF after the last echo.
     stream
         .shutdown(Shutdown::Write)
-        .context("shutting down the write side")?;
-    Ok(echoed)
+        .context("shutting down the write side")
 }

@@ -146,6 +146,25 @@ fn an_idle_client_is_dropped_after_the_idle_timeout() {
     server.wait_stderr("no progress for 1 s (--idle-timeout)");
 }
 
+/// The summary is true for connections that end badly too: what they had
+/// echoed before the idle timeout (or a reset, or a stop) still counts.
+#[test]
+fn bytes_echoed_before_a_connection_ends_badly_are_counted() {
+    let mut server = server(&["--idle-timeout", "1"]);
+    let mut stream = server.connect();
+    stream.write_all(b"hello").unwrap();
+    let mut echo = [0u8; 5];
+    stream.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"hello");
+    // Then silence, until the server gives up on us.
+    assert_eq!(stream.read(&mut echo).unwrap(), 0);
+    let ended = server.wait_stderr("connection ended");
+    assert!(ended.contains("after echoing 5 bytes"), "{ended}");
+    let (status, _) = server.stop_with(libc::SIGINT);
+    assert!(status.success(), "exit status {status}");
+    server.wait_stderr("stopped: served 1 client, echoed 5 bytes");
+}
+
 fn signal_stops_server_promptly_with_an_idle_client(signal: i32) {
     let mut server = server(&[]);
     let _idle = server.connect();
