@@ -5,12 +5,14 @@
 //! - [`stop`]: Ctrl-C / SIGTERM that wakes a thread blocked in `accept` or `recv`;
 //! - [`guard`]: a client stream whose every wait ends on stop, idle or deadline;
 //! - [`log`]: `log!` (stderr, never fails) and `out!` (stdout, checked);
+//! - [`escape`]: bytes from a peer, escaped before they reach a terminal;
 //! - [`trace`]: the `--trace` narration of socket calls on stderr;
 //! - [`args`]: flag values range-checked at parse time;
 //! - [`report`]: turning an error into one `error: ...` line, a hint, exit 1.
 
 pub mod args;
 pub mod endpoint;
+pub mod escape;
 pub mod guard;
 pub mod log;
 pub mod report;

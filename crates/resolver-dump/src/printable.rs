@@ -3,59 +3,18 @@
 //! obeys some of them: ESC starts a control sequence (colours, cursor
 //! moves, even a new window title), U+202E reverses the text after it.
 //! So a name is shown with such characters escaped, and bytes that are not
-//! UTF-8 as `\xNN`; the escapes are the ones Rust and Python use.
+//! UTF-8 as `\xNN`; the escapes are the ones Rust and Python use. The
+//! escaping for the terminal is `common::escape` (udp-datagrams prints
+//! datagrams through it too); JSON, which is this lesson's own, is here.
 
 use std::fmt::Write;
 
-/// Characters that print nothing yet change how text reads: bidi
-/// controls, zero-width characters, line and paragraph separators.
-fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00ad}'
-            | '\u{061c}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{2028}'..='\u{202e}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206f}'
-            | '\u{feff}'
-            | '\u{fff9}'..='\u{fffb}'
-            | '\u{e0000}'..='\u{e007f}'
-    )
-}
-
-/// Must this character be escaped before it reaches a terminal?
-fn unsafe_char(c: char) -> bool {
-    c.is_control() || invisible(c)
-}
+use common::escape::is_unsafe;
 
 /// `name` for a terminal: control and invisible characters escaped (`\n`,
 /// `\x1b`, `\u{202e}`), a backslash doubled, bytes that are not UTF-8 as
-/// `\xNN`. Plain names come out unchanged.
-pub fn text(name: &[u8]) -> String {
-    let mut out = String::with_capacity(name.len());
-    for chunk in name.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if c.is_ascii_control() => {
-                    let _ = write!(out, "\\x{:02x}", c as u32);
-                }
-                c if unsafe_char(c) => {
-                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
-                }
-                c => out.push(c),
-            }
-        }
-        for byte in chunk.invalid() {
-            let _ = write!(out, "\\x{byte:02x}");
-        }
-    }
-    out
-}
+/// `\xNN` (shared with the other lessons: `common/src/escape.rs`).
+pub use common::escape::text;
 
 /// `name` as a JSON string value: the name itself when it is UTF-8 (JSON
 /// escapes keep it exact), else with each byte that is not UTF-8 written
@@ -80,7 +39,7 @@ pub fn json_value(name: &[u8]) -> String {
 pub fn terminal_safe_json(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
-        if unsafe_char(c) {
+        if is_unsafe(c) {
             for unit in c.encode_utf16(&mut [0; 2]) {
                 let _ = write!(out, "\\u{unit:04x}");
             }
@@ -110,19 +69,8 @@ mod tests {
     }
 
     #[test]
-    fn what_a_terminal_would_obey_is_escaped() {
-        assert_eq!(text(b"evil\x1b[31mred"), "evil\\x1b[31mred");
-        assert_eq!(text(b"a\nb\tc\rd\x00e\x7f"), "a\\nb\\tc\\rd\\x00e\\x7f");
-        assert_eq!(text("abc\u{202e}fed".as_bytes()), "abc\\u{202e}fed");
-        assert_eq!(text("c1\u{9b}31m".as_bytes()), "c1\\u{9b}31m");
-        assert_eq!(text("line\u{2028}sep".as_bytes()), "line\\u{2028}sep");
-        assert_eq!(text(b"back\\slash"), "back\\\\slash");
-    }
-
-    #[test]
     fn bytes_that_are_not_utf8_are_shown_not_lost() {
         assert_eq!(text(b"caf\xe9"), "caf\\xe9");
-        assert_eq!(text(b"\xff\xfe"), "\\xff\\xfe");
         assert_eq!(json_value(b"caf\xe9"), "caf\\xe9");
     }
 
@@ -130,7 +78,7 @@ mod tests {
     fn json_keeps_the_value_and_loses_the_danger() {
         let raw = serde_json::to_string("a\u{1b}b\u{7f}c\u{9b}d\u{202e}e\u{e0041}").unwrap();
         let safe = terminal_safe_json(&raw);
-        assert!(safe.chars().all(|c| !unsafe_char(c)), "{safe}");
+        assert!(safe.chars().all(|c| !is_unsafe(c)), "{safe}");
         let back: String = serde_json::from_str(&safe).unwrap();
         assert_eq!(back, "a\u{1b}b\u{7f}c\u{9b}d\u{202e}e\u{e0041}");
     }

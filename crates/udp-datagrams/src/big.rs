@@ -101,7 +101,7 @@ pub fn run(args: &BigArgs) -> Result<()> {
         Err(e) => narrate!("recv() -> {e}"),
     }
     match received {
-        Ok(n) => common::out!("reply: {}", String::from_utf8_lossy(&reply[..n]))?,
+        Ok(n) => common::out!("reply: {}", common::escape::text(&reply[..n]))?,
         Err(e)
             if matches!(
                 e.kind(),

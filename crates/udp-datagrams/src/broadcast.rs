@@ -91,7 +91,9 @@ pub fn listen(args: &ListenArgs) -> Result<()> {
             datagram.full_len,
             datagram.from
         );
-        let text = String::from_utf8_lossy(&buf[..datagram.len]);
+        // Anyone can send us anything: escaped, a datagram is one line and
+        // cannot drive the terminal (ESC sequences, a forged second line).
+        let text = common::escape::text(&buf[..datagram.len]);
         common::out!("{}: {text}", datagram.from)?;
     }
     log!("stopped: received {seen} datagrams");

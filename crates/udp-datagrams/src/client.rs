@@ -136,7 +136,9 @@ pub fn run(args: &ClientArgs) -> Result<()> {
                         reply.len
                     );
                 }
-                return common::out!("{}", String::from_utf8_lossy(&buf[..reply.len]));
+                // Escaped: a reply is whatever bytes the server (or, with
+                // --promiscuous, anyone) chose, and a terminal obeys some.
+                return common::out!("{}", common::escape::text(&buf[..reply.len]));
             }
             // Our timeout fired (WouldBlock on Unix, TimedOut on Windows):
             // the request or its reply was lost, or the server is slow.

@@ -285,6 +285,54 @@ fn broadcast_reaches_a_listener_on_the_wildcard_address() {
     listener.wait_stdout(": Broadcast datagram!");
 }
 
+/// Whoever sends a datagram chooses its bytes, and a terminal obeys some:
+/// ESC starts a control sequence (here: set the window title, turn the
+/// text red), a newline makes one datagram look like two. What a listener
+/// or a client prints from the network is escaped, one datagram one line.
+const HOSTILE: &[u8] = b"evil\x1b]0;pwned\x07\x1b[31mred\nfake line\xff";
+const ESCAPED: &str = "evil\\x1b]0;pwned\\x07\\x1b[31mred\\nfake line\\xff";
+
+#[test]
+fn a_listener_prints_a_hostile_datagram_escaped_on_one_line() {
+    let listener = Server::start(
+        BIN,
+        &[
+            "broadcast-listen",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--count",
+            "1",
+        ],
+    );
+    peer().send_to(HOSTILE, listener.addr()).unwrap();
+    let line = listener.wait_stdout(": evil");
+    assert!(line.ends_with(&format!(": {ESCAPED}")), "{line:?}");
+    listener.wait_stderr("stopped: received 1 datagrams");
+    assert!(
+        !listener
+            .stdout_lines()
+            .iter()
+            .any(|l| l.contains("fake line") && !l.contains("evil")),
+        "{:?}",
+        listener.stdout_lines()
+    );
+}
+
+#[test]
+fn a_client_prints_a_hostile_reply_escaped() {
+    let server = peer();
+    let port = server.local_addr().unwrap().port().to_string();
+    let client = thread::spawn(move || run(BIN, &["client", "--port", &port, "hi"], b""));
+    let mut buf = [0u8; 64];
+    let (_, client_addr) = server.recv_from(&mut buf).unwrap();
+    server.send_to(HOSTILE, client_addr).unwrap();
+    let out = client.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{ESCAPED}\n"));
+}
+
 #[test]
 fn a_datagram_larger_than_the_buffer_is_reported_not_silently_cut() {
     let server = server(&["--buffer", "100"]);
