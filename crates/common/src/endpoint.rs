@@ -31,7 +31,22 @@ impl<const DEFAULT_PORT: u16> Endpoint<DEFAULT_PORT> {
 }
 
 /// The `--host` value parser: `[::1]` (as `listening on` prints it) is `::1`.
+/// A host with a port (`127.0.0.1:7000`, `[::1]:7000`, `localhost:7000`,
+/// the whole `listening on` address) is refused with the flags to use.
 pub fn parse_host(host: &str) -> Result<String, String> {
+    // One colon is a port (an IPv6 address has at least two); a bracketed
+    // address followed by `]:` has one too.
+    let with_port = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (!name.contains(':') || name.ends_with(']')).then_some((name, port))
+        }
+        _ => None,
+    };
+    if let Some((name, port)) = with_port {
+        return Err(format!(
+            "{host} has a port: give it with --port (--host {name} --port {port})"
+        ));
+    }
     let inner = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
     match inner {
         Some(v6) if v6.parse::<Ipv6Addr>().is_ok() => Ok(v6.to_string()),
@@ -48,10 +63,14 @@ pub fn parse_host(host: &str) -> Result<String, String> {
 /// maps: an IPv6-only socket could neither bind nor reach it.
 pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     let mut addrs: Vec<SocketAddr> = Vec::new();
-    for addr in (host, port)
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {host}:{port}"))?
-    {
+    for addr in (host, port).to_socket_addrs().with_context(|| {
+        let host = if host.contains(':') {
+            format!("[{host}]") // an IPv6 address: `::1:7000` would be ambiguous
+        } else {
+            host.to_string()
+        };
+        format!("resolving {host} (port {port})")
+    })? {
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         if !addrs.contains(&addr) {
             addrs.push(addr);

@@ -97,6 +97,22 @@ fn hosts_are_taken_as_servers_print_them() {
     assert_eq!(parse_host("localhost").unwrap(), "localhost");
     assert!(parse_host("[localhost]").is_err());
     assert!(parse_host("").is_err());
+    // `listening on 127.0.0.1:7000` copied whole into --host: the port
+    // belongs in --port, and the error says so (it was "resolving
+    // 127.0.0.1:7000:7000: Name or service not known", exit 1).
+    for (with_port, host) in [
+        ("127.0.0.1:7000", "127.0.0.1"),
+        ("[::1]:7000", "[::1]"),
+        ("localhost:7000", "localhost"),
+    ] {
+        let error = parse_host(with_port).unwrap_err();
+        assert!(
+            error.contains(&format!("--host {host} --port 7000")),
+            "{error}"
+        );
+    }
+    assert_eq!(parse_host("::1").unwrap(), "::1");
+    assert_eq!(parse_host("fe80::1%lo").unwrap(), "fe80::1%lo");
     // An IPv4-mapped IPv6 address is its IPv4 address, so it can be bound.
     let addrs = resolve("::ffff:127.0.0.1", 0).unwrap();
     assert_eq!(addrs, vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap()]);
