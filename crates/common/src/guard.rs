@@ -133,14 +133,10 @@ impl Write for Guarded {
                     narrate!("send() -> {n} bytes");
                     return Ok(n);
                 }
-                // The send buffer stayed full for WRITE_SLICE (the peer reads
+                // The send buffer stayed full for SLICE (the peer reads
                 // slowly or not at all; Unix says WouldBlock), or a signal:
                 // look at the stop and the clocks, then try again.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if is_retry(&e) => {}
                 // EPIPE / ECONNRESET: the peer closed while we wrote.
                 Err(e) => return Err(e),
             }

@@ -76,7 +76,7 @@ fn serve(stream: TcpStream, limits: Limits, stop: &Stop, echoed: &mut u64) -> Re
     // would hold a small write back until the previous one is ACKed, and with
     // the client's delayed ACKs that costs up to 40 ms per round trip.
     stream.set_nodelay(true).context("setting TCP_NODELAY")?;
-    let mut stream = Guarded::new(stream, stop, limits).context("setting a write timeout")?;
+    let mut stream = Guarded::new(stream, stop, limits).context("setting the socket's timeouts")?;
 
     // 64 KiB: big enough to move a bulk stream in few syscalls, small enough
     // for the stack. The read size does not have to match the client's writes:
@@ -88,7 +88,7 @@ fn serve(stream: TcpStream, limits: Limits, stop: &Stop, echoed: &mut u64) -> Re
         if n == 0 {
             break;
         }
-        // write_all is Beej's `sendall`: write may take fewer bytes than
+        // write_all is the book's `sendall()`: write may take fewer bytes than
         // offered (the send buffer is full because the client reads slowly),
         // so it loops until every byte is sent.
         stream

@@ -9,8 +9,9 @@
 //! Try it in two terminals:
 //!
 //! ```text
-//! terminal 1$ cargo run -p udp-datagrams -- server --drop-rate 0.5
+//! terminal 1$ cargo run -p udp-datagrams -- server --drop-rate 0.5 --seed 12
 //! listening on 127.0.0.1:7002
+//! dropping 50% of requests (--seed 12)
 //! terminal 2$ cargo run -p udp-datagrams -- client
 //! no reply within 100ms (try 1); sending again
 //! Your data was 23 bytes long
