@@ -88,7 +88,8 @@ struct Cli {
     #[arg(long, requires = "reverse")]
     dgram: bool,
     /// Try a TCP connect to each stream result in order; stop at the first that works.
-    #[arg(long)]
+    /// (Not with --json: its report of each try is text.)
+    #[arg(long, conflicts_with = "json")]
     connect: bool,
     /// Narrate the calls on stderr.
     #[arg(long)]

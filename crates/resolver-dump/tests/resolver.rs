@@ -287,6 +287,9 @@ fn bad_option_values_are_usage_errors() {
         &[],
         &["--protocol", "tcp", "localhost"],
         &["--reverse", "127.0.0.1", "99999"],
+        // --json promises one JSON array on stdout; --connect's report of
+        // each try is text, which would break every JSON reader.
+        &["--json", "--connect", "127.0.0.1", "80"],
     ] {
         let out = run(BIN, args, b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
