@@ -7,6 +7,7 @@
 
 use std::io::{self, BufRead, ErrorKind, IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -38,15 +39,20 @@ pub struct ClientArgs {
 
 pub fn run(args: &ClientArgs) -> Result<()> {
     let (host, port) = (&args.endpoint.host, args.endpoint.port);
-    let stream = connect_tcp(host, port, args.timeout)?;
+    // One descriptor, shared by the writer and the reader thread.
+    let stream = Arc::new(connect_tcp(host, port, args.timeout)?);
     let result = talk(&stream, args);
-    // One descriptor (both threads borrowed it), so one close().
-    drop(stream);
-    narrate!("close()");
+    // The last holder closes it. A writer still waiting for a line on stdin
+    // holds it until the process exits (and the kernel closes it), so the
+    // close() is narrated only when it happens here.
+    if let Ok(stream) = Arc::try_unwrap(stream) {
+        drop(stream);
+        narrate!("close()");
+    }
     result
 }
 
-fn talk(stream: &TcpStream, args: &ClientArgs) -> Result<()> {
+fn talk(stream: &Arc<TcpStream>, args: &ClientArgs) -> Result<()> {
     // Small messages go out at once instead of waiting for the previous ACK.
     stream.set_nodelay(true).context("setting TCP_NODELAY")?;
     // A server that accepts but never answers must not hang us forever.
@@ -129,13 +135,15 @@ const AHEAD: usize = 1024;
 /// the reader its length through a channel, and prints each echo as it
 /// arrives. `produce` calls its argument once per message, with whether
 /// the echo needs a newline printed after it.
-fn echo_messages<P>(stream: &TcpStream, produce: P) -> Result<()>
+fn echo_messages<P>(stream: &Arc<TcpStream>, produce: P) -> Result<()>
 where
-    P: FnOnce(&mut dyn FnMut(Vec<u8>, bool) -> Result<()>) -> Result<()> + Send,
+    P: FnOnce(&mut dyn FnMut(Vec<u8>, bool) -> Result<()>) -> Result<()> + Send + 'static,
 {
     let (sent_tx, sent_rx): (SyncSender<Sent>, Receiver<Sent>) = sync_channel(AHEAD);
-    thread::scope(|scope| {
-        let sending = scope.spawn(move || -> Result<()> {
+    let sending = {
+        let stream = Arc::clone(stream);
+        thread::spawn(move || -> Result<()> {
+            let stream = &*stream;
             let mut writer = Traced(stream);
             let sent = produce(&mut |message, newline| {
                 // write_all is the sendall loop: write() may take only part.
@@ -154,17 +162,24 @@ where
                 let _ = stream.shutdown(Shutdown::Both);
             }
             sent
-        });
-        let reading = print_echoes(stream, sent_rx);
-        if reading.is_err() {
-            // Unblock a writer stuck on a peer that stopped reading.
-            let _ = stream.shutdown(Shutdown::Both);
+        })
+    };
+    let reading = print_echoes(stream, sent_rx);
+    if reading.is_err() {
+        // Unblock a writer stuck on a peer that stopped reading (its write
+        // fails now) or on a full channel (print_echoes dropped its end).
+        let _ = stream.shutdown(Shutdown::Both);
+        // A writer waiting for the next line on stdin cannot be woken: do
+        // not wait for it, or a vanished server would be reported only
+        // after one more line (a person at a terminal would see nothing).
+        if !sending.is_finished() {
+            return reading;
         }
-        let sent = sending
-            .join()
-            .map_err(|_| anyhow!("the writer thread panicked"))?;
-        reading.and(sent)
-    })
+    }
+    let sent = sending
+        .join()
+        .map_err(|_| anyhow!("the writer thread panicked"))?;
+    reading.and(sent)
 }
 
 /// Half-close: "no more data from me". The server echoes what is left,

@@ -357,6 +357,45 @@ fn a_long_stdin_line_goes_out_in_pieces_before_it_ends() {
     assert_eq!(echoed.last(), Some(&b'\n'));
 }
 
+/// Someone typing into the client when the server goes away: the next line
+/// finds the connection closed, and the client must say so at once. It used
+/// to wait for the writer thread, which sat reading the terminal, so the
+/// error came only after yet another line (or Ctrl-D).
+#[test]
+fn a_vanished_server_is_reported_at_the_next_line_while_stdin_stays_open() {
+    let mut server = server(&[]);
+    let port = server.addr().port().to_string();
+    let child = Command::new(BIN)
+        .args(["client", "--port", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the client");
+    let mut client = Reaped(child);
+    let mut input = client.0.stdin.take().expect("stdin");
+    let mut output = BufReader::new(client.0.stdout.take().expect("stdout"));
+    input.write_all(b"one\n").unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = output.read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    assert_eq!(rx.recv_timeout(DEADLINE).expect("the first echo"), "one\n");
+    let (status, _) = server.stop_with(libc::SIGTERM);
+    assert!(status.success());
+    input.write_all(b"two\n").unwrap(); // and stdin stays open
+    let status = client
+        .wait_for(DEADLINE)
+        .expect("the client to give up while stdin is still open");
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut client.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.starts_with("error: reading an echo"), "{err}");
+    drop(input);
+}
+
 /// Peak memory (VmHWM, KiB) of a client that echoes `input` from stdin,
 /// with stdout left unread until the client stops taking stdin (or 2 s
 /// pass), as behind a paused `less`.
