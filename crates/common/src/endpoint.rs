@@ -49,7 +49,16 @@ pub fn parse_host(host: &str) -> Result<String, String> {
     }
     let inner = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
     match inner {
-        Some(v6) if v6.parse::<Ipv6Addr>().is_ok() => Ok(v6.to_string()),
+        // `[fe80::1%2]`: a link-local address and its zone (interface), as
+        // `listening on` prints one; getaddrinfo takes the zone after `%`.
+        Some(v6)
+            if v6
+                .split('%')
+                .next()
+                .is_some_and(|a| a.parse::<Ipv6Addr>().is_ok()) =>
+        {
+            Ok(v6.to_string())
+        }
         Some(_) => Err(format!(
             "{host} is not a bracketed IPv6 address such as [::1]"
         )),
@@ -71,7 +80,14 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
         };
         format!("resolving {host} (port {port})")
     })? {
-        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        // Only a mapped address is rebuilt: an IPv6 address keeps its zone
+        // (scope id), without which a link-local one cannot be used at all.
+        let addr = match addr {
+            SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some() => {
+                SocketAddr::new(v6.ip().to_canonical(), v6.port())
+            }
+            other => other,
+        };
         if !addrs.contains(&addr) {
             addrs.push(addr);
         }

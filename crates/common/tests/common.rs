@@ -113,6 +113,17 @@ fn hosts_are_taken_as_servers_print_them() {
     }
     assert_eq!(parse_host("::1").unwrap(), "::1");
     assert_eq!(parse_host("fe80::1%lo").unwrap(), "fe80::1%lo");
+    // The zone survives resolving: without it a link-local address cannot
+    // be bound or reached ("cannot bind [fe80::5]:7000: Invalid argument").
+    let addrs = resolve("fe80::5%1", 7000).unwrap();
+    match addrs[..] {
+        [SocketAddr::V6(v6)] => assert_eq!((v6.scope_id(), v6.port()), (1, 7000), "{v6}"),
+        _ => panic!("{addrs:?}"),
+    }
+    // A link-local address with its zone, bracketed as Rust prints it.
+    assert_eq!(parse_host("[fe80::1%2]").unwrap(), "fe80::1%2");
+    assert!(parse_host("[fe80::1%2]:7000").is_err());
+    assert!(parse_host("[nonsense%2]").is_err());
     // An IPv4-mapped IPv6 address is its IPv4 address, so it can be bound.
     let addrs = resolve("::ffff:127.0.0.1", 0).unwrap();
     assert_eq!(addrs, vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap()]);
