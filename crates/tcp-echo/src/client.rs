@@ -55,13 +55,17 @@ pub fn run(args: &ClientArgs) -> Result<()> {
 fn talk(stream: &Arc<TcpStream>, args: &ClientArgs) -> Result<()> {
     // Small messages go out at once instead of waiting for the previous ACK.
     stream.set_nodelay(true).context("setting TCP_NODELAY")?;
-    // A server that accepts but never answers must not hang us forever.
+    narrate!("setsockopt(TCP_NODELAY, 1)");
+    // A server that accepts but never answers (or never reads) must not
+    // hang us forever: every recv and send gives up after --timeout.
     stream
         .set_read_timeout(Some(args.timeout))
         .context("setting a read timeout")?;
+    narrate!("setsockopt(SO_RCVTIMEO, {:?})", args.timeout);
     stream
         .set_write_timeout(Some(args.timeout))
         .context("setting a write timeout")?;
+    narrate!("setsockopt(SO_SNDTIMEO, {:?})", args.timeout);
 
     match args.bytes {
         Some(n) => stream_bytes(stream, n),
