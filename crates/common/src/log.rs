@@ -16,6 +16,11 @@
 //! own, so the stop would never come. So a line waits at most [`PATIENCE`]
 //! for room; then it is dropped, and later lines do not wait at all until
 //! one gets through again.
+//!
+//! A line of output waits for room as long as it takes (a slow reader is
+//! backpressure, and what a lesson shows must not be lost), but not past a
+//! stop: a server whose stdout is full when Ctrl-C or SIGTERM comes (the
+//! reader paused or stuck) gets an error instead of sitting in `write`.
 
 use std::fmt::Arguments;
 use std::fs::{File, OpenOptions};
@@ -73,9 +78,12 @@ pub fn stderr_line(args: Arguments) {
 
 /// The function behind [`out!`](crate::out!).
 pub fn stdout_line(args: Arguments) -> Result<()> {
+    let line = format!("{args}\n");
     let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{args}")
-        .and_then(|()| stdout.flush())
+    // Whatever the lesson printed through io::stdout goes out first.
+    stdout.flush().context("writing to stdout")?;
+    Sink::stdout()
+        .write_unless_stopped(line.as_bytes())
         .context("writing to stdout")
 }
 
@@ -84,7 +92,7 @@ pub fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
-/// Where log lines go: stderr, written without ever blocking for long.
+/// stderr or stdout, written without ever blocking beyond a bound.
 pub struct Sink {
     /// A nonblocking description of the pipe or terminal, our own; `None`:
     /// write to `fd` itself (a file, or no /proc to reopen it through).
@@ -97,6 +105,38 @@ impl Sink {
     fn stderr() -> &'static Sink {
         static SINK: OnceLock<Sink> = OnceLock::new();
         SINK.get_or_init(|| Sink::for_fd(io::stderr().as_fd()))
+    }
+
+    /// The process's sink for stdout, opened on first use.
+    fn stdout() -> &'static Sink {
+        static SINK: OnceLock<Sink> = OnceLock::new();
+        SINK.get_or_init(|| Sink::for_fd(io::stdout().as_fd()))
+    }
+
+    /// Writes all of `bytes`, waiting for room as long as it takes, unless a
+    /// stop (of [`Stop::from_signals`](crate::stop::Stop::from_signals))
+    /// comes while it is full.
+    pub fn write_unless_stopped(&self, bytes: &[u8]) -> io::Result<()> {
+        let fd = self.own.as_ref().map_or(self.fd, |own| own.as_raw_fd());
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if self.own.is_none() {
+                room_unless_stopped(fd)?;
+            }
+            // SAFETY: write(2) from a live buffer, at most its length.
+            let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+            if n >= 0 {
+                rest = &rest[n as usize..];
+                continue;
+            }
+            let error = io::Error::last_os_error();
+            match error.kind() {
+                ErrorKind::Interrupted => {}
+                ErrorKind::WouldBlock => room_unless_stopped(fd)?,
+                _ => return Err(error), // EPIPE: nobody reads it any more
+            }
+        }
+        Ok(())
     }
 
     /// A sink for `fd`. Setting O_NONBLOCK on `fd` itself would change it for
@@ -153,6 +193,38 @@ impl Sink {
             }
         }
         true
+    }
+}
+
+/// `poll()` for room to write on `fd`, or for the process's stop. Room wins
+/// a tie: a stopped server may still print (its summary, its last lines);
+/// only a stop that comes while nobody makes room is an error.
+fn room_unless_stopped(fd: RawFd) -> io::Result<()> {
+    let stop = crate::stop::signalled().map_or(-1, |stop| stop.wake_fd());
+    loop {
+        // poll() ignores an entry whose fd is negative: no stop, no wake.
+        let mut fds =
+            [(fd, libc::POLLOUT), (stop, libc::POLLIN)].map(|(fd, events)| libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            });
+        // SAFETY: two valid pollfd for the whole call.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            match io::Error::last_os_error() {
+                e if e.kind() == ErrorKind::Interrupted => continue,
+                e => return Err(e),
+            }
+        }
+        // Room, or an error (POLLERR, POLLHUP) that the write will report.
+        if fds[0].revents != 0 {
+            return Ok(());
+        }
+        if fds[1].revents != 0 {
+            return Err(io::Error::other(
+                "a stop was asked for while it was full: nobody reads it",
+            ));
+        }
     }
 }
 

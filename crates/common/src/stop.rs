@@ -15,10 +15,10 @@
 
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -26,6 +26,14 @@ use anyhow::{Context, Result};
 use crate::{log, narrate};
 
 type Waker = Box<dyn FnOnce() + Send>;
+
+/// The process's [`Stop::from_signals`] handle, once there is one.
+static SIGNALLED: OnceLock<Stop> = OnceLock::new();
+
+/// The stop that SIGINT and SIGTERM trigger in this process, if any.
+pub(crate) fn signalled() -> Option<&'static Stop> {
+    SIGNALLED.get()
+}
 
 /// A cloneable handle: every thread that must notice a stop holds one.
 #[derive(Clone)]
@@ -97,7 +105,14 @@ impl Stop {
             handle.trigger();
         })
         .context("installing the SIGINT/SIGTERM handler")?;
+        // So that `out!` can give up on a full stdout when the stop comes.
+        let _ = SIGNALLED.set(stop.clone());
         Ok(stop)
+    }
+
+    /// The stop pipe's reading end: readable from the stop on.
+    pub(crate) fn wake_fd(&self) -> RawFd {
+        self.inner.wake_rx.as_raw_fd()
     }
 
     /// Whether a stop was asked for; cheap enough to call on every pass.

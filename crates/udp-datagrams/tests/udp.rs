@@ -847,3 +847,85 @@ fn a_client_whose_output_nobody_reads_fails_cleanly() {
     let mut client = Killed(child);
     assert_eq!(exit_status(&mut client.0).code(), Some(1));
 }
+
+/// `broadcast-listen | less`, and less is paused: once the pipe is full, a
+/// plain write of the next datagram's line blocks, and SIGTERM never ended
+/// the listener (it sat in write(2); only SIGKILL worked). Output that
+/// cannot be delivered is not a clean stop, so: exit 1 with the reason, at
+/// once.
+#[test]
+fn a_listener_whose_output_nobody_reads_still_stops() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::process::{Command, Stdio};
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    // One page (the smallest pipe): a few dozen datagrams fill it.
+    // SAFETY: fcntl on a pipe descriptor we own.
+    let size = unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    assert!(
+        size > 0,
+        "F_SETPIPE_SZ: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut child = Command::new(BIN)
+        .args(["broadcast-listen", "--host", "127.0.0.1", "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let mut listener = Killed(child);
+    // The `listening on` line, byte by byte (nothing after it is read).
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    while first.last() != Some(&b'\n') {
+        assert_eq!(reader.read(&mut byte).unwrap(), 1, "no listening line");
+        first.push(byte[0]);
+    }
+    let first = String::from_utf8(first).unwrap();
+    let port: u16 = first
+        .trim_end()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sender = peer();
+    for _ in 0..100 {
+        sender.send_to(&[b'x'; 100], ("127.0.0.1", port)).unwrap();
+    }
+    // Wait (bounded) until the listener has filled the pipe.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int: the bytes waiting in the pipe.
+        assert_eq!(
+            unsafe { libc::ioctl(reader.as_raw_fd(), libc::FIONREAD, &mut queued) },
+            0
+        );
+        if queued as usize > size as usize - 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pipe never filled: {queued} bytes"
+        );
+        // Polling the pipe's fill level: no event says "full".
+        thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    // SAFETY: kill(2) on the child we spawned and have not reaped.
+    unsafe { libc::kill(listener.0.id() as libc::pid_t, libc::SIGTERM) };
+    let status = exit_status(&mut listener.0);
+    let took = started.elapsed();
+    let mut text = String::new();
+    err.read_to_string(&mut text).unwrap();
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} to stop: {text}"
+    );
+    assert_eq!(status.code(), Some(1), "{status}: {text}");
+    assert!(text.contains("error: writing to stdout"), "{text}");
+    drop(reader);
+}
