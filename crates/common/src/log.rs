@@ -18,9 +18,10 @@
 //! one gets through again.
 //!
 //! A line of output waits for room as long as it takes (a slow reader is
-//! backpressure, and what a lesson shows must not be lost), but not past a
-//! stop: a server whose stdout is full when Ctrl-C or SIGTERM comes (the
-//! reader paused or stuck) gets an error instead of sitting in `write`.
+//! backpressure, and what a lesson shows must not be lost), but not long
+//! past a stop: a server whose stdout stays full for [`PATIENCE`] after
+//! Ctrl-C or SIGTERM (the reader paused or stuck) gets an error instead of
+//! sitting in `write`.
 
 use std::fmt::Arguments;
 use std::fs::{File, OpenOptions};
@@ -196,21 +197,32 @@ impl Sink {
     }
 }
 
-/// `poll()` for room to write on `fd`, or for the process's stop. Room wins
-/// a tie: a stopped server may still print (its summary, its last lines);
-/// only a stop that comes while nobody makes room is an error.
+/// `poll()` for room to write on `fd`, for as long as it takes until the
+/// process's stop; from then on for [`PATIENCE`] more at most. A reader
+/// that is merely slow (the stop found its pipe full for a moment) makes
+/// room within it, so a stopped server still prints its last lines; one
+/// that is paused or gone does not, and the stop is not held up.
 fn room_unless_stopped(fd: RawFd) -> io::Result<()> {
+    static STOP_SEEN: OnceLock<Instant> = OnceLock::new();
     let stop = crate::stop::signalled().map_or(-1, |stop| stop.wake_fd());
     loop {
-        // poll() ignores an entry whose fd is negative: no stop, no wake.
+        let deadline = STOP_SEEN.get().map(|seen| *seen + PATIENCE);
+        // poll() ignores an entry whose fd is negative: once the stop is
+        // seen (or if there is none), only the room is waited for.
+        let stop = if deadline.is_some() { -1 } else { stop };
         let mut fds =
             [(fd, libc::POLLOUT), (stop, libc::POLLIN)].map(|(fd, events)| libc::pollfd {
                 fd,
                 events,
                 revents: 0,
             });
+        let ms = deadline.map_or(-1, |deadline| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        });
         // SAFETY: two valid pollfd for the whole call.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        if ready < 0 {
             match io::Error::last_os_error() {
                 e if e.kind() == ErrorKind::Interrupted => continue,
                 e => return Err(e),
@@ -221,8 +233,12 @@ fn room_unless_stopped(fd: RawFd) -> io::Result<()> {
             return Ok(());
         }
         if fds[1].revents != 0 {
+            STOP_SEEN.get_or_init(Instant::now);
+            continue;
+        }
+        if ready == 0 {
             return Err(io::Error::other(
-                "a stop was asked for while it was full: nobody reads it",
+                "still full after a stop was asked for: nobody reads it",
             ));
         }
     }
