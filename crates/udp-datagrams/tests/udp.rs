@@ -24,6 +24,19 @@ fn peer() -> UdpSocket {
     socket
 }
 
+/// `recv_from` on a test's own socket, again after a signal: a recv with a
+/// timeout is never restarted by the kernel, so a stop of this process
+/// (a debugger or tracer attaching) makes it fail with EINTR. Seen once in
+/// `make test` on a loaded machine; a timeout still fails the test.
+fn recv_from(socket: &UdpSocket, buf: &mut [u8]) -> (usize, SocketAddr) {
+    loop {
+        match socket.recv_from(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other.unwrap(),
+        }
+    }
+}
+
 #[test]
 fn the_client_gets_the_books_reply() {
     let server = server(&[]);
@@ -150,13 +163,13 @@ fn a_strangers_reply_is_ignored_by_the_connected_client() {
         )
     });
     let mut buf = [0u8; 64];
-    let (_, client_addr) = server.recv_from(&mut buf).unwrap();
+    let (_, client_addr) = recv_from(&server, &mut buf);
     // Someone else answers first, pretending to be the server.
     peer()
         .send_to(b"Your data was 999 bytes long", client_addr)
         .unwrap();
     // The real server answers the next try.
-    let (_, again) = server.recv_from(&mut buf).unwrap();
+    let (_, again) = recv_from(&server, &mut buf);
     server
         .send_to(b"Your data was 2 bytes long", again)
         .unwrap();
@@ -178,7 +191,7 @@ fn a_promiscuous_client_believes_the_stranger_and_says_so() {
         )
     });
     let mut buf = [0u8; 64];
-    let (_, client_addr) = server.recv_from(&mut buf).unwrap();
+    let (_, client_addr) = recv_from(&server, &mut buf);
     let stranger = peer();
     stranger
         .send_to(b"Your data was 999 bytes long", client_addr)
@@ -326,7 +339,7 @@ fn a_client_prints_a_hostile_reply_escaped() {
     let port = server.local_addr().unwrap().port().to_string();
     let client = thread::spawn(move || run(BIN, &["client", "--port", &port, "hi"], b""));
     let mut buf = [0u8; 64];
-    let (_, client_addr) = server.recv_from(&mut buf).unwrap();
+    let (_, client_addr) = recv_from(&server, &mut buf);
     server.send_to(HOSTILE, client_addr).unwrap();
     let out = client.join().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -625,8 +638,8 @@ fn client_trace_narrates_each_real_call_with_the_kernels_count() {
     let port = lossy.local_addr().unwrap().port().to_string();
     let answer = thread::spawn(move || {
         let mut buf = [0u8; 64];
-        let _ = lossy.recv_from(&mut buf).unwrap(); // lose the first try
-        let (n, from) = lossy.recv_from(&mut buf).unwrap();
+        let _ = recv_from(&lossy, &mut buf); // lose the first try
+        let (n, from) = recv_from(&lossy, &mut buf);
         lossy.send_to(&loops_reply(n), from).unwrap();
     });
     let (out, calls) = test_support::strace::run(
