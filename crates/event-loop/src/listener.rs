@@ -1,0 +1,131 @@
+//! Listening sockets, and the descriptors every accepted client costs.
+//!
+//! - [`listen`]: a nonblocking listener for the loop; with `reuse_port`,
+//!   SO_REUSEPORT is set before `bind()`, so `--loops N` can bind N
+//!   listeners to one port and the kernel spreads new connections among
+//!   them (as nginx's workers do).
+//! - [`raise_descriptor_limit`]: every client is a descriptor; the default
+//!   limit (`ulimit -n`, often 1024) is far below `--max-connections`.
+//! - [`is_exhaustion`], [`is_one_client`]: what an `accept()` error means.
+
+use std::io;
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use common::endpoint::{BindFailed, Transport, family_name, listen_tcp};
+use common::{log, narrate};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Connections the kernel may complete before we accept them. A burst of
+/// thousands of connects lands here; the kernel caps it at somaxconn.
+pub const BACKLOG: i32 = 4096;
+
+/// socket, setsockopt, bind, listen, then nonblocking: the loop must never
+/// block in `accept()`, only in `epoll_wait()`.
+pub fn listen(addr: SocketAddr, reuse_port: bool) -> Result<mio::net::TcpListener> {
+    let listener = if reuse_port {
+        listen_reuse_port(addr)?
+    } else {
+        listen_tcp(addr, BACKLOG)?
+    };
+    listener
+        .set_nonblocking(true)
+        .context("making the listener nonblocking")?;
+    Ok(mio::net::TcpListener::from_std(listener))
+}
+
+/// [`listen_tcp`] with SO_REUSEPORT, which must be set before `bind()`.
+fn listen_reuse_port(addr: SocketAddr) -> Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .with_context(|| format!("creating a TCP socket for {addr}"))?;
+    narrate!("socket({}, SOCK_STREAM)", family_name(&addr));
+    socket
+        .set_reuse_address(true)
+        .context("setting SO_REUSEADDR")?;
+    narrate!("setsockopt(SO_REUSEADDR, 1)");
+    // Every listener on the port must set it, the first one included; only
+    // processes of the same user may join (Linux's rule against port theft).
+    socket
+        .set_reuse_port(true)
+        .context("setting SO_REUSEPORT")?;
+    narrate!("setsockopt(SO_REUSEPORT, 1)");
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).context("setting IPV6_V6ONLY")?;
+        narrate!("setsockopt(IPV6_V6ONLY, 1)");
+    }
+    socket
+        .bind(&addr.into())
+        .map_err(|e| anyhow::Error::new(e).context(BindFailed(addr, Transport::Tcp)))?;
+    narrate!("bind({addr})");
+    socket
+        .listen(BACKLOG)
+        .with_context(|| format!("listening on {addr}"))?;
+    narrate!("listen(backlog={BACKLOG})");
+    Ok(socket.into())
+}
+
+/// Raises the soft descriptor limit (what `ulimit -n` shows) towards
+/// `wanted`, up to the hard limit, as nginx's `worker_rlimit_nofile` and
+/// Go's runtime do; warns when even the hard limit is too low.
+pub fn raise_descriptor_limit(wanted: u64, max_connections: u32) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let raised = wanted.min(limit.rlim_max);
+    if raised > limit.rlim_cur {
+        let new = libc::rlimit {
+            rlim_cur: raised,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
+            narrate!("setrlimit(RLIMIT_NOFILE, {raised})");
+            limit.rlim_cur = raised;
+        }
+    }
+    if limit.rlim_cur < wanted {
+        log!(
+            "warning: {} descriptors allowed (ulimit -n; hard limit {}), not the {wanted} that \
+             --max-connections {max_connections} needs: past it, accept() fails (EMFILE) \
+             and the loop pauses accepting",
+            limit.rlim_cur,
+            limit.rlim_max
+        );
+    }
+}
+
+/// Out of descriptors or memory: the client stays queued in the backlog,
+/// so accepting again at once would fail again, forever.
+pub fn is_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// An error about one client only: it gave up between its SYN and our
+/// accept (ECONNABORTED), or Linux passes on a network error of that one
+/// connection (accept(2), "Error handling"). Serve on.
+pub fn is_one_client(e: &io::Error) -> bool {
+    use libc::*;
+    matches!(
+        e.raw_os_error(),
+        Some(
+            ECONNABORTED
+                | EPROTO
+                | ENOPROTOOPT
+                | EHOSTDOWN
+                | ENONET
+                | EHOSTUNREACH
+                | EOPNOTSUPP
+                | ENETDOWN
+                | ENETUNREACH
+                | EPERM
+        )
+    )
+}
