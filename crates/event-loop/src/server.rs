@@ -75,13 +75,6 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         .into_iter()
         .map(|listener| Reactor::new(listener, config, Arc::clone(&totals), &stop))
         .collect::<Result<Vec<_>>>()?;
-    announce(local)?;
-    log!(
-        "answering the {} protocol with {loops} event loop{}",
-        protocol_name(args.protocol),
-        if loops == 1 { "" } else { "s, one thread each" }
-    );
-
     // Loop 0 runs on this thread; --loops 1 is a one-thread server.
     let first = reactors.remove(0);
     let mut threads = Vec::new();
@@ -99,8 +92,15 @@ pub fn run(args: &ServerArgs) -> Result<()> {
             }
         }
     }
-    if started.is_err() {
-        stop.trigger(); // the loops already running stop; we report why
+    // Every loop is running (or about to): now scripts may connect.
+    let started = started.and_then(|()| announce(local));
+    match &started {
+        Ok(()) => log!(
+            "answering the {} protocol with {loops} event loop{}",
+            protocol_name(args.protocol),
+            if loops == 1 { "" } else { "s, one thread each" }
+        ),
+        Err(_) => stop.trigger(), // the loops already running stop; we say why
     }
     let mut result = started.and(first.run_until_stop(&stop));
     for thread in threads {
