@@ -10,7 +10,9 @@
 #          4 bytes then the payload (2 reads per frame), for the framing rows
 # Load: bench/loadgen (std threads, blocking sockets, every reply verified).
 # Lessons measured when their binary builds: tcp-echo (stream, round trips),
-# tcp-threaded (100/1000 connections, idle RSS), framing (frames, reads).
+# tcp-threaded (100/1000 connections, idle RSS), framing (frames, reads),
+# event-loop (100/1000 connections with --loops 1 and 2, compared with tokio;
+# RSS with 10 000 idle connections against tokio's).
 #
 # Every server starts on port 0 and is killed by the EXIT trap; all traffic
 # is on 127.0.0.1; every wait is bounded. Single-stream throughput is the
@@ -104,6 +106,8 @@ HAVE_ECHO=0 HAVE_THREADED=0 HAVE_FRAMING=0
 [ -x "$BIN/tcp-echo" ] && HAVE_ECHO=1
 [ -x "$BIN/tcp-threaded" ] && HAVE_THREADED=1
 [ -x "$BIN/framing" ] && HAVE_FRAMING=1
+HAVE_EVENTLOOP=0
+[ -x "$BIN/event-loop" ] && HAVE_EVENTLOOP=1
 
 # ---------------------------------------------------------------- servers
 # server_cmd KIND: the command line of a server on port 0.
@@ -119,6 +123,8 @@ server_cmd() {
         # --batch-output: stdout written in 64 KiB batches, as C's stdio
         # does for the baseline; the lesson itself writes each line at once.
         framing) echo "$BIN/framing server --port 0 --strategy length --batch-output" ;;
+        eventloop) echo "$BIN/event-loop server --port 0 --protocol echo" ;;
+        eventloop2) echo "$BIN/event-loop server --port 0 --protocol echo --loops 2" ;;
         *) die "unknown server $1" ;;
     esac
 }
@@ -286,9 +292,14 @@ done
 # The tcp-echo server serves one client at a time: it has no rows here.
 CONN_SERVERS=(c tokio python)
 [ $HAVE_THREADED = 1 ] && CONN_SERVERS+=(threaded threaded-thread)
+# event-loop: one loop and two (SO_REUSEPORT), in the same rounds as tokio.
+[ $HAVE_EVENTLOOP = 1 ] && CONN_SERVERS+=(eventloop eventloop2)
 stop_kind tcp-echo
-for kind in threaded threaded-thread; do
-    [ $HAVE_THREADED = 1 ] || continue
+for kind in threaded threaded-thread eventloop eventloop2; do
+    case $kind in
+        threaded*) [ $HAVE_THREADED = 1 ] || continue ;;
+        eventloop*) [ $HAVE_EVENTLOOP = 1 ] || continue ;;
+    esac
     start "$kind" || continue
     SPID[$kind]=$SRV_PID SADDR[$kind]=$SRV_ADDR
 done
@@ -384,6 +395,44 @@ for kind in "${RSS_SERVERS[@]}"; do
     fi
     stop "$SRV_PID"
 done
+
+# ---------------------------------------------------------------- event-loop: 10 000 idle
+# RSS with 10 000 idle connections (one round trip each), tokio against the
+# event loop: what a connection costs when it is not a thread. Fresh servers.
+IDLE_MANY=10000
+eventloop_idle_rss() {
+    local kind connected kb threads i idle_pid
+    if [ "$(ulimit -n)" -lt $((IDLE_MANY + 100)) ]; then
+        log "ulimit -n is $(ulimit -n): $IDLE_MANY idle connections skipped"
+        return
+    fi
+    log "RSS with $IDLE_MANY idle connections (tokio, event-loop)"
+    for kind in tokio eventloop; do
+        start "$kind" || continue
+        : >"$WORK/idle10k-$kind.out"
+        timeout 120 "$LOADGEN" idle --addr "$SRV_ADDR" --connections $IDLE_MANY --hold-secs 1.5 \
+            >"$WORK/idle10k-$kind.out" 2>"$WORK/idle10k-$kind.err" &
+        idle_pid=$!
+        for ((i = 0; i < 900; i++)); do
+            grep -q '^connected=' "$WORK/idle10k-$kind.out" && break
+            kill -0 "$idle_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        connected=$(field "$(head -n 1 "$WORK/idle10k-$kind.out")" connected)
+        kb=$(rss_kb "$SRV_PID")
+        threads=$(awk '/^Threads:/ {print $2}' "/proc/$SRV_PID/status" 2>/dev/null)
+        wait "$idle_pid"
+        if [ "$connected" = $IDLE_MANY ] && [ -n "$kb" ]; then
+            R[rss10k,$kind]=$(awk -v kb="$kb" 'BEGIN {printf "%.1f", kb / 1024}')
+            R[threads10k,$kind]=$threads
+        else
+            R[rss10k,$kind]="FAIL(${connected:-0}/$IDLE_MANY)"
+            log "idle10k $kind: $(tail -n 2 "$WORK/idle10k-$kind.err")"
+        fi
+        stop "$SRV_PID"
+    done
+}
+[ $HAVE_EVENTLOOP = 1 ] && eventloop_idle_rss
 
 # ---------------------------------------------------------------- framing
 FRAME_SERVERS=(c-frames)
@@ -831,11 +880,44 @@ capture_row() {
 }
 capture_row
 http_table
+# event-loop rows: the lesson column's ratio is to tokio, not C.
+# verdict_tokio ROW KIND OP LIMIT: "ok"/"MISS" for a ratio to tokio.
+verdict_tokio() {
+    local v=${R[$1,$2]:-} b=${R[$1,tokio]:-}
+    if ! [[ $v =~ ^[0-9.]+$ && $b =~ ^[0-9.]+$ ]]; then
+        echo "-"
+        return
+    fi
+    awk -v v="$v" -v b="$b" -v op="$3" -v l="$4" 'BEGIN {
+        r = v / b; ok = (op == ">=") ? (r >= l) : (r <= l)
+        printf "%s %s%sx tokio", ok ? "ok" : "MISS", op, l }'
+}
+if [ $HAVE_EVENTLOOP = 1 ]; then
+    echo "event-loop rows: (x) in the lesson column is the ratio to tokio"
+    row "100 conns rps [event-loop 1 loop]" "$(cell c100 c)" "$(cell c100 tokio)" "$(cell c100 python)" \
+        "$(cell c100 eventloop tokio)" "$(verdict_tokio c100 eventloop '>=' 1.0)"
+    row "100 conns rps [event-loop 2 loops]" "$(cell c100 c)" "$(cell c100 tokio)" "$(cell c100 python)" \
+        "$(cell c100 eventloop2 tokio)" "-"
+    row "1000 conns rps [event-loop 1 loop]" "$(cell c1000 c)" "$(cell c1000 tokio)" "$(cell c1000 python)" \
+        "$(cell c1000 eventloop tokio)" "$(verdict_tokio c1000 eventloop '>=' 1.1)"
+    row "1000 conns rps [event-loop 2 loops]" "$(cell c1000 c)" "$(cell c1000 tokio)" "$(cell c1000 python)" \
+        "$(cell c1000 eventloop2 tokio)" "-"
+    row "ctx switches/request [event-loop]" "$(cell ctxsw c)" "$(cell ctxsw tokio)" "$(cell ctxsw python)" \
+        "${R[ctxsw,eventloop]:--} / ${R[ctxsw,eventloop2]:--}" "(1 loop / 2 loops)"
+    row "server syscalls/request [event-loop]" "$(cell syscalls c)" "$(cell syscalls tokio)" "$(cell syscalls python)" \
+        "${R[syscalls,eventloop]:--} / ${R[syscalls,eventloop2]:--}" "(1 loop / 2 loops)"
+    row "server CPU us/request [event-loop]" "$(cell cpuus c)" "$(cell cpuus tokio)" "$(cell cpuus python)" \
+        "${R[cpuus,eventloop]:--} / ${R[cpuus,eventloop2]:--}" "(1 loop / 2 loops)"
+    row "RSS MB, $IDLE_MANY idle [event-loop]" "-" "${R[rss10k,tokio]:--}" "-" \
+        "$(cell rss10k eventloop tokio)" "$(verdict_tokio rss10k eventloop '<=' 1.0)"
+    row "server threads, $IDLE_MANY idle" "-" "${R[threads10k,tokio]:--}" "-" "${R[threads10k,eventloop]:--}" "-"
+fi
 missing=()
 [ $HAVE_ECHO = 1 ] || missing+=(tcp-echo)
 [ $HAVE_THREADED = 1 ] || missing+=(tcp-threaded)
 [ $HAVE_FRAMING = 1 ] || missing+=(framing)
 [ $HAVE_HTTP = 1 ] || missing+=(http-basics)
+[ $HAVE_EVENTLOOP = 1 ] || missing+=(event-loop)
 [ ${#missing[@]} -eq 0 ] || echo "not built in this checkout (rows show -): ${missing[*]}"
 # A row that missed its target fails the run: `make bench` exits non-zero.
 if [ -s "$WORK/misses" ]; then
