@@ -161,6 +161,18 @@ def probe_delimited(server, timeout=15):
         return sock.recv(1) == b''
 
 
+def probe_zen(server, timeout=15):
+    with connect(server, timeout) as sock:
+        sock.sendall(b'Beautiful is better than?')
+        answer = b''
+        while not answer.endswith(b'.') and len(answer) < 100:
+            more = sock.recv(100)
+            if not more:
+                return False
+            answer += more
+        return answer == b'Ugly.'
+
+
 def probe_udp(server, timeout=5):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(0.5)
@@ -311,6 +323,29 @@ def never_read(server, probe):
     if not served:
         raise RuntimeError('a client was not served while non-readers held on')
     return len(holders)
+
+
+def many_idle(probe):
+    """Thousands of connections held open and idle (one question asked on
+    each) while a well-behaved client must still be served: what an event
+    loop is for. RSS is checked after, as for every scenario."""
+    def scenario(server):
+        held = []
+        try:
+            for _ in range(n(3000)):
+                try:
+                    held.append(connect(server, timeout=5))
+                except OSError:
+                    break
+            if len(held) < n(3000):
+                raise RuntimeError('only %d connections accepted' % len(held))
+            if not probe(server):
+                raise RuntimeError('a client was not served while %d were held' % len(held))
+            return len(held)
+        finally:
+            for sock in held:
+                sock.close()
+    return scenario
 
 
 def oversized(payload):
@@ -473,6 +508,15 @@ def main():
           probe_delimited,
           common + [('mid-line-reset/eof', mid_message(b'no newline yet')),
                     ('oversized-line', oversized(b'z' * (1 << 20)))])
+    suite('event-loop', ['event-loop', 'server', '--idle-timeout', '2'], probe_zen,
+          common + [('mid-question-reset/eof', mid_message(b'Beautiful is')),
+                    ('oversized-question', oversized(b'y' * (1 << 20))),
+                    ('many-idle', many_idle(probe_zen))])
+    suite('event-loop echo --loops 2',
+          ['event-loop', 'server', '--protocol', 'echo', '--loops', '2', '--idle-timeout', '2'], probe_line,
+          common + [('mid-line-reset/eof', mid_message(b'half a line')),
+                    ('oversized-line', oversized(b'y' * (1 << 20))),
+                    ('many-idle', many_idle(probe_line))])
     udp = Server('udp-datagrams', ['udp-datagrams', 'server'])
     try:
         check(udp, 'udp-garbage', udp_garbage, probe_udp)
