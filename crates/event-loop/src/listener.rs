@@ -84,7 +84,6 @@ pub fn raise_descriptor_limit(wanted: u64, max_connections: u32) {
         };
         // SAFETY: setrlimit reads the struct we own.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
-            narrate!("setrlimit(RLIMIT_NOFILE, {raised})");
             limit.rlim_cur = raised;
         }
     }
