@@ -153,7 +153,8 @@ impl Reactor {
             // One clock reading per wake-up serves every event in it.
             let now = Instant::now();
             if common::trace::enabled() {
-                narrate!("epoll_wait() -> {} events", events.iter().count());
+                let n = events.iter().count();
+                narrate!("epoll_wait() -> {n} event{}", if n == 1 { "" } else { "s" });
             }
             for event in events.iter() {
                 match event.token() {
