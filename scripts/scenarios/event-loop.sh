@@ -10,14 +10,14 @@ BARE=$BIN/examples/event-loop-bare
 ZEN_LINES=$'Beautiful is better than? Ugly.\nExplicit is better than? Implicit.\nSimple is better than? Complex.'
 BOOK_LINES=$'b\'Beautiful is better than?\' b\'Ugly.\'\nb\'Explicit is better than?\' b\'Implicit.\'\nb\'Simple is better than?\' b\'Complex.\''
 
-# The bare example is built by `cargo test`; build it here if it is not.
-if [ ! -x "$BARE" ]; then
-    (cd "$ROOT" && cargo build -q -p event-loop --example event-loop-bare) || {
-        fail "building examples/event-loop-bare.rs"
-        finish
-        exit 1
-    }
-fi
+# The bare example: built here (a no-op when it is fresh), never stale.
+release=()
+[[ $BIN == */release ]] && release=(--release)
+(cd "$ROOT" && cargo build -q "${release[@]}" -p event-loop --example event-loop-bare) || {
+    fail "building examples/event-loop-bare.rs"
+    finish
+    exit 1
+}
 
 # expect_sorted DESCRIPTION EXPECTED CMD...: like `expect`, for a client that
 # asks in a random order: its lines, sorted, must be EXPECTED (sorted).

@@ -3,7 +3,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub use test_support::{Server, run, stderr, stdout};
@@ -17,18 +16,9 @@ pub fn server(extra: &[&str]) -> Server {
     Server::start(BIN, &args)
 }
 
-/// The bare example, built next to the binary by `cargo test`.
+/// The bare example, built (if stale) and found by test-support.
 pub fn bare() -> String {
-    let path: PathBuf = PathBuf::from(BIN)
-        .parent()
-        .expect("the binary's directory")
-        .join("examples/event-loop-bare");
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test -p event-loop` builds it",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
+    test_support::example(env!("CARGO"), "event-loop", "event-loop-bare")
 }
 
 /// Sends `question` and reads its answer: bytes up to and including `.`.
