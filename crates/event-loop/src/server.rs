@@ -6,8 +6,8 @@
 //! connection to one listener, so the loops share nothing but counters.
 //! That is how nginx runs a worker per core.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -79,11 +79,15 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let first = reactors.remove(0);
     let mut threads = Vec::new();
     let mut started = Ok(());
+    let (running, thread_started) = mpsc::channel();
     for (n, reactor) in reactors.into_iter().enumerate() {
-        let stop = stop.clone();
+        let (stop, running) = (stop.clone(), running.clone());
         let thread = thread::Builder::new()
             .name(format!("loop-{}", n + 1))
-            .spawn(move || reactor.run_until_stop(&stop));
+            .spawn(move || {
+                let _ = running.send(());
+                reactor.run_until_stop(&stop)
+            });
         match thread {
             Ok(thread) => threads.push(thread),
             Err(e) => {
@@ -92,7 +96,11 @@ pub fn run(args: &ServerArgs) -> Result<()> {
             }
         }
     }
-    // Every loop is running (or about to): now scripts may connect.
+    // Every loop thread is running (its listener registered since
+    // Reactor::new, so no connection waits for it): now scripts may connect.
+    for _ in &threads {
+        let _ = thread_started.recv();
+    }
     let started = started.and_then(|()| announce(local));
     match &started {
         Ok(()) => log!(
