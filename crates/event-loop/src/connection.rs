@@ -32,6 +32,9 @@ use crate::protocol::Protocol;
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 /// One `read()` takes up to this much: many pipelined requests at once.
 pub const READ_SIZE: usize = 64 * 1024;
+/// Reads one turn may make (1 MiB) before the loop moves on: a client that
+/// sends as fast as we can answer must not keep the loop to itself.
+pub const READ_BUDGET: usize = 16;
 
 /// The loop's own buffers. A connection borrows them for the length of one
 /// [`Connection::drive`] and keeps a copy of what is left over only when
@@ -59,8 +62,8 @@ pub struct Settings {
     pub idle: Duration,
 }
 
-/// What one event reported about the socket.
-#[derive(Clone, Copy)]
+/// What one event reported about the socket (nothing new: another turn).
+#[derive(Clone, Copy, Default)]
 pub struct Ready {
     pub readable: bool,
     pub writable: bool,
@@ -86,6 +89,8 @@ pub struct Connection {
     /// When a request was last answered or an answer last sent.
     pub last_progress: Instant,
     pub requests: u64,
+    /// Waiting in the loop's queue for another turn.
+    pub queued: bool,
     input: Vec<u8>,
     output: Vec<u8>,
     /// How much of `output` the kernel has taken.
@@ -107,6 +112,7 @@ impl Connection {
             registered: Interest::READABLE,
             last_progress: now,
             requests: 0,
+            queued: false,
             input: Vec::new(),
             output: Vec::new(),
             sent: 0,
@@ -165,6 +171,12 @@ impl Connection {
         self.pending() == 0
     }
 
+    /// Whether its turn ended with bytes still to read: it used up its
+    /// read budget, and no event will say so again (edge-triggered).
+    pub fn has_more_to_read(&self) -> bool {
+        self.can_read && !self.read_closed && !self.stopping && self.has_room()
+    }
+
     /// Bytes of a request that never got its terminator.
     pub fn unfinished(&self) -> usize {
         self.input.len()
@@ -201,11 +213,13 @@ impl Connection {
     /// socket is drained (or there is no room for answers), send everything
     /// with one write; again while a write made room for more.
     fn work(&mut self, buf: &mut [u8], settings: &Settings, now: Instant) -> Result<Status> {
+        let mut budget = READ_BUDGET;
         loop {
             if !self.input.is_empty() {
                 self.answer_input(settings, now)?;
             }
-            while self.can_read && !self.read_closed && !self.stopping && self.has_room() {
+            while budget > 0 && self.has_more_to_read() {
+                budget -= 1;
                 match (&self.stream).read(buf) {
                     Ok(0) => {
                         narrate!("recv() -> 0 bytes (EOF: the client is done sending)");
@@ -240,7 +254,7 @@ impl Connection {
             } else {
                 0
             };
-            let more = !self.input.is_empty() || (self.can_read && !self.read_closed);
+            let more = !self.input.is_empty() || (budget > 0 && self.can_read && !self.read_closed);
             if wrote == 0 || !more || !self.has_room() || self.stopping {
                 break;
             }
@@ -340,5 +354,72 @@ impl Connection {
         }
         self.sent = 0;
         spare.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{ErrorKind, Write};
+    use std::time::{Duration, Instant};
+
+    use socket2::SockRef;
+
+    use super::*;
+
+    /// A connection whose client has queued far more than one turn's budget.
+    #[test]
+    fn one_turn_reads_at_most_its_budget_and_says_there_is_more() {
+        const BUFFERS: usize = 4 << 20;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // Big kernel buffers both ways (accepted sockets inherit the
+        // listener's), so megabytes can wait before the server reads.
+        SockRef::from(&listener)
+            .set_recv_buffer_size(BUFFERS)
+            .unwrap();
+        SockRef::from(&listener)
+            .set_send_buffer_size(BUFFERS)
+            .unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        SockRef::from(&client)
+            .set_send_buffer_size(BUFFERS)
+            .unwrap();
+        SockRef::from(&client)
+            .set_recv_buffer_size(BUFFERS)
+            .unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let question = b"Beautiful is better than?".repeat(4096);
+        let mut sent = 0;
+        let started = Instant::now();
+        while sent < 3 << 20 && started.elapsed() < Duration::from_secs(10) {
+            match client.write(&question) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // Twice what one turn may read (16 reads of 64 KiB: 1 MiB).
+        assert!(sent >= 2 << 20, "only {sent} bytes fit in the buffers");
+        let mut conn = Connection::new(TcpStream::from_std(server), peer, 1, Instant::now());
+        let settings = Settings {
+            protocol: Protocol::Zen,
+            max_line: 1024,
+            idle: Duration::from_secs(30),
+        };
+        let ready = Ready {
+            readable: true,
+            ..Ready::default()
+        };
+        let status = conn.drive(ready, &mut Scratch::new(), &settings, Instant::now());
+        assert_eq!(status.unwrap(), Status::Open);
+        let budget = ((1 << 20) / 25) as u64;
+        assert!(
+            conn.requests <= budget + 1,
+            "one turn answered {} questions; the budget is about {budget}",
+            conn.requests
+        );
+        assert!(conn.requests > 0);
+        assert!(conn.has_more_to_read(), "no more to read after one turn?");
     }
 }

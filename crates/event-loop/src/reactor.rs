@@ -8,6 +8,7 @@
 //!           WAKER     Ctrl-C / SIGTERM: stop accepting, finish, leave
 //!           client    connection.drive(), then reregister only if its
 //!                     interest changed
+//!       drive again the clients whose turn ended with more to read
 //!       close connections whose idle deadline passed
 //!   }
 //! ```
@@ -83,6 +84,9 @@ pub struct Reactor {
     serial: u64,
     /// Set once a stop arrives: leave by then, whatever is still open.
     leave_by: Option<Instant>,
+    /// Connections whose turn ended with bytes still to read (they used
+    /// their read budget), to drive again in the next round.
+    queued: Vec<(usize, u64)>,
     _waker: Arc<Waker>,
 }
 
@@ -126,6 +130,7 @@ impl Reactor {
             totals,
             serial: 0,
             leave_by: None,
+            queued: Vec::new(),
             _waker: waker,
         })
     }
@@ -143,7 +148,11 @@ impl Reactor {
     fn run(mut self) -> Result<()> {
         let mut events = Events::with_capacity(EVENTS);
         loop {
-            let timeout = self.timeout(Instant::now());
+            // With connections queued for another turn, only look for events.
+            let timeout = match self.queued.is_empty() {
+                true => self.timeout(Instant::now()),
+                false => Some(Duration::ZERO),
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 // A signal interrupted epoll_wait: wait again.
@@ -156,6 +165,7 @@ impl Reactor {
                 let n = events.iter().count();
                 narrate!("epoll_wait() -> {n} event{}", if n == 1 { "" } else { "s" });
             }
+            let queued = std::mem::take(&mut self.queued);
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.begin_stop(now),
@@ -163,6 +173,7 @@ impl Reactor {
                     Token(key) => self.ready(key, event, now),
                 }
             }
+            self.again(queued, now);
             if self.accept_paused_until.is_some_and(|until| until <= now) {
                 self.resume_accepting(now)?;
             }
@@ -292,17 +303,42 @@ impl Reactor {
     /// A client's socket is ready: do what can be done, then wait for what
     /// it needs next (and tell the poller only if that changed).
     fn ready(&mut self, key: usize, event: &Event, now: Instant) {
-        // A token whose connection closed earlier in this batch.
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
         let ready = Ready {
             readable: event.is_readable() || event.is_read_closed() || event.is_error(),
             writable: event.is_writable() || event.is_error(),
             read_closed: event.is_read_closed(),
         };
+        self.drive(key, ready, now);
+    }
+
+    /// Connections that used their whole read budget in the last round get
+    /// another turn, after every connection that was ready had its own.
+    fn again(&mut self, queued: Vec<(usize, u64)>, now: Instant) {
+        for (key, serial) in queued {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.serial == serial {
+                conn.queued = false;
+                self.drive(key, Ready::default(), now);
+            }
+        }
+    }
+
+    fn drive(&mut self, key: usize, ready: Ready, now: Instant) {
+        // A token whose connection closed earlier in this batch.
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         let ending = match conn.drive(ready, &mut self.scratch, &self.config.settings, now) {
             Ok(Status::Open) => {
+                // It stopped reading only because its turn was over: no
+                // event will come for the rest (edge-triggered), so it
+                // goes in the queue for the next round.
+                if conn.has_more_to_read() && !conn.queued {
+                    conn.queued = true;
+                    self.queued.push((key, conn.serial));
+                }
                 let wanted = conn.wanted();
                 if wanted == conn.registered {
                     return; // the usual case: no epoll_ctl at all
@@ -485,5 +521,79 @@ impl<T> Slab<T> {
 
     fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use common::stop::Stop;
+
+    use super::{Config, Reactor, Totals};
+    use crate::connection::Settings;
+    use crate::protocol::Protocol;
+
+    /// A burst far bigger than one turn's read budget, then silence: the
+    /// rest of it is read only because the loop queues the connection for
+    /// another turn (edge-triggered: no event will come for it).
+    #[test]
+    fn a_connection_that_used_its_budget_gets_another_turn_without_an_event() {
+        // A big receive buffer (accepted sockets inherit it), so the whole
+        // burst can wait in the kernel before the loop reads any of it.
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(16 << 20).unwrap();
+        socket
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        socket.listen(16).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let listener: std::net::TcpListener = socket.into();
+        let addr = listener.local_addr().unwrap();
+        let config = Config {
+            settings: Settings {
+                protocol: Protocol::Echo,
+                max_line: 4096,
+                idle: Duration::from_secs(30),
+            },
+            max_connections: 10,
+        };
+        let stop = Stop::new().unwrap();
+        let reactor = Reactor::new(
+            mio::net::TcpListener::from_std(listener),
+            config,
+            Arc::new(Totals::default()),
+            &stop,
+        )
+        .unwrap();
+        let loop_stop = stop.clone();
+        let serving = std::thread::spawn(move || reactor.run_until_stop(&loop_stop));
+
+        let burst = [b"z".repeat(1023), b"\n".to_vec()]
+            .concat()
+            .repeat(8 * 1024);
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let writer = {
+            let (mut client, burst) = (client.try_clone().unwrap(), burst.clone());
+            std::thread::spawn(move || client.write_all(&burst).unwrap())
+        };
+        let mut echoed = vec![0u8; burst.len()];
+        let result = (&client).read_exact(&mut echoed);
+        stop.trigger();
+        writer.join().unwrap();
+        serving.join().unwrap().unwrap();
+        result.expect("the whole 8 MiB burst echoed");
+        assert!(echoed == burst, "the echo differs from the burst");
     }
 }

@@ -241,3 +241,57 @@ fn a_flood_of_short_connections_leaves_the_server_serving() {
     std::io::Read::read_exact(&mut good, &mut reply).unwrap();
     assert_eq!(&reply, b"fine\n");
 }
+
+#[test]
+fn a_client_flooding_as_fast_as_it_can_does_not_starve_the_others() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = server(&["--protocol", "echo"]);
+    let flood = server.connect();
+    let done = Arc::new(AtomicBool::new(false));
+    // One thread writes lines as fast as the kernel takes them, another
+    // reads the echoes as fast as they come: the server always has more to
+    // read from this client, and room to answer it.
+    let writer = {
+        let (mut stream, done) = (flood.try_clone().unwrap(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let chunk = [b"y".repeat(63), b"\n".to_vec()].concat().repeat(1024);
+            while !done.load(Ordering::Relaxed) && stream.write_all(&chunk).is_ok() {}
+        })
+    };
+    let (flowing, first_echo) = std::sync::mpsc::channel();
+    let reader = {
+        let (mut stream, done) = (flood.try_clone().unwrap(), Arc::clone(&done));
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0usize;
+            while !done.load(Ordering::Relaxed) {
+                match std::io::Read::read(&mut stream, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+                let _ = flowing.send(());
+            }
+            total
+        })
+    };
+    // The flood is flowing (its first echoes are back) before we ask.
+    first_echo
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the flood was never answered");
+    let mut good = server.connect();
+    for i in 0..5 {
+        good.write_all(format!("good {i}\n").as_bytes()).unwrap();
+        let mut reply = [0u8; 7];
+        std::io::Read::read_exact(&mut good, &mut reply)
+            .unwrap_or_else(|e| panic!("request {i} starved by the flood: {e}"));
+        assert_eq!(&reply, format!("good {i}\n").as_bytes());
+    }
+    done.store(true, Ordering::Relaxed);
+    let _ = flood.shutdown(std::net::Shutdown::Both);
+    writer.join().unwrap();
+    assert!(reader.join().unwrap() > 0);
+}
