@@ -9,8 +9,9 @@
 //! - what the last events said the socket can do (`can_read`, `can_write`).
 //!
 //! [`Connection::drive`] does everything that can be done *now* without
-//! waiting: read until the socket is drained, answer every complete
-//! request, send all the answers with one write. [`Connection::wanted`]
+//! waiting: read until the socket is drained (or its turn's read budget is
+//! spent), answer every complete request, send all the answers with one
+//! write. [`Connection::wanted`]
 //! then says which readiness to wait for: READABLE while there is room for
 //! more answers, WRITABLE only while answers wait to be sent. A client that
 //! sends but never reads fills `output`; the loop then stops reading it
@@ -210,8 +211,9 @@ impl Connection {
     }
 
     /// The idea, in order: answer what is already here, read until the
-    /// socket is drained (or there is no room for answers), send everything
-    /// with one write; again while a write made room for more.
+    /// socket is drained (or there is no room for answers, or the turn's
+    /// budget is spent), send everything with one write; again while a
+    /// write made room for more.
     fn work(&mut self, buf: &mut [u8], settings: &Settings, now: Instant) -> Result<Status> {
         let mut budget = READ_BUDGET;
         loop {
