@@ -23,7 +23,7 @@ import threading
 import time
 
 import hostile
-from hostile import BIN, Server, connect, n, probe_echo, probe_length, probe_line, recvall
+from hostile import BIN, Server, connect, n, probe_echo, probe_length, probe_line, probe_zen, recvall
 
 STOP_LIMIT = 2.0  # seconds: every server stops within this, whatever peers do
 
@@ -46,6 +46,7 @@ TCP_SERVERS = [
     ('tcp-echo', ['tcp-echo', 'server'], probe_echo),
     ('tcp-threaded', ['tcp-threaded', 'server'], probe_line),
     ('framing length', ['framing', 'server', '--strategy', 'length'], probe_length),
+    ('event-loop', ['event-loop', 'server'], probe_zen),
 ]
 
 
@@ -131,6 +132,7 @@ CLIENTS = [
     ('udp-datagrams client', ['udp-datagrams', 'client']),
     ('framing client', ['framing', 'client', '--strategy', 'fixed', 'hi']),
     ('resolver-dump', ['resolver-dump', 'localhost', 'http']),
+    ('event-loop client', ['event-loop', 'client', 'Simple is better than?']),
 ]
 
 
@@ -158,6 +160,7 @@ def closed_pipes_clients(rows):
         'tcp-threaded': Server('tcp-threaded', ['tcp-threaded', 'server']),
         'udp-datagrams': Server('udp-datagrams', ['udp-datagrams', 'server']),
         'framing': Server('framing', ['framing', 'server', '--strategy', 'fixed']),
+        'event-loop': Server('event-loop', ['event-loop', 'server']),
     }
     try:
         for name, cmd in CLIENTS:
@@ -296,12 +299,14 @@ def stops(rows):
     stop_while(rows, 'framing upper-server', ['framing', 'upper-server'], streamer(), 'a client streams')
     stop_while(rows, 'tcp-threaded', ['tcp-threaded', 'server', '--delay-ms', '20'], pipeliner,
                'a burst of 4096 pipelined requests is served')
+    stop_while(rows, 'event-loop echo', ['event-loop', 'server', '--protocol', 'echo'], streamer(), 'a client streams')
 
 
 # ---- 4. a stop on a host that loses packets ---------------------------------
 
 LOSSY_SERVERS = [['tcp-echo', 'server'], ['tcp-threaded', 'server'], ['framing', 'server', '--strategy', 'length'],
-                 ['framing', 'upper-server'], ['udp-datagrams', 'server'], ['udp-datagrams', 'broadcast-listen']]
+                 ['framing', 'upper-server'], ['udp-datagrams', 'server'], ['udp-datagrams', 'broadcast-listen'],
+                 ['event-loop', 'server']]
 
 
 def inside_lossy_namespace(loss):
@@ -352,7 +357,7 @@ COMMANDS = [['tcp-echo', 'server'], ['tcp-echo', 'client'],
             ['udp-datagrams', 'server'], ['udp-datagrams', 'client'], ['udp-datagrams', 'big'],
             ['udp-datagrams', 'broadcast-send'], ['udp-datagrams', 'broadcast-listen'],
             ['framing', 'server'], ['framing', 'client'], ['framing', 'upper-server'], ['framing', 'deadlock-client'],
-            ['resolver-dump']]
+            ['resolver-dump'], ['event-loop', 'server'], ['event-loop', 'client']]
 
 SKIP_FLAGS = {'--port', '--host', '--help', '--version', '--trace'}
 

@@ -27,10 +27,12 @@ pub struct ClientArgs {
     questions: Vec<String>,
     /// Load mode: open this many connections at once, one thread each,
     /// speaking the echo protocol (start the server with --protocol echo).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// At most 10 000: each thread costs a few memory mappings, and past
+    /// vm.max_map_count (65 530) a new thread aborts the process.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     connections: Option<u32>,
     /// Load mode: requests per connection, one after another (default 100).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     requests: Option<u32>,
     /// Load mode: bytes per request, newline included (default 64).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
