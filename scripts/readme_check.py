@@ -24,8 +24,8 @@ How a block is read and run (the convention lesson authors write for):
 - Every wait is bounded by TIMEOUT (30 s; README_CHECK_TIMEOUT changes it):
   a command, a job's first lines, a job's stop after SIGINT. What we start
   is killed (its process group, by PID) on every way out of a block.
-- It needs root for `unshare --net`; without it every block fails. Nothing
-  is skipped.
+- Each block also gets a /tmp of its own. It needs root for `unshare --net
+  --mount`; without it every block fails. Nothing is skipped.
 The last line is `N passed, M failed` (a block is one check); the exit code
 is non-zero if any block failed.
 """
@@ -252,8 +252,12 @@ def display(path):
 def check_block_here(path, fence):
     """In the child, already in its own network namespace: run one block."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))  # so `finally` runs
+    steps = dict(console_blocks(path))[fence]  # read before /tmp is replaced
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    problem = run_block(dict(console_blocks(path))[fence])
+    # A /tmp of its own: a transcript may write /tmp/echo.pcap as a learner
+    # would, and two runs of the checker at once must not share it.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/tmp"], check=True)
+    problem = run_block(steps)
     if problem is None:
         return 0
     print(f"FAIL {display(path)}:{fence}", *("     " + l for l in problem.split("\n")), sep="\n")
@@ -264,7 +268,8 @@ def run_in_namespace(path, fence, steps):
     """Run one block in a child process in a new network namespace. Returns
     0 (passed), MISMATCH (failed; the child said why) or why it could not run."""
     try:  # `unshare --net` makes the namespace, then execs the child in it
-        child = subprocess.Popen(["unshare", "--net", "--", sys.executable, __file__,
+        child = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "--",
+                                  sys.executable, __file__,
                                   "--block", str(path), str(fence)])
     except OSError as e:
         return f"cannot start `unshare` (util-linux): {e}"
@@ -281,7 +286,7 @@ def run_in_namespace(path, fence, steps):
     if rc in (0, MISMATCH):
         return rc
     return (f"the block could not run (exit {rc}): it needs root, "
-            "for `unshare --net` and `ip link set lo up`")
+            "for `unshare --net --mount`, `ip link set lo up` and a tmpfs on /tmp")
 
 
 def check_files(paths):
@@ -318,7 +323,10 @@ SELF_TEST = Path(__file__).resolve().parent / "readme_check_selftest"
 def self_test():
     """The checker passes a right README and fails each wrong block, by name."""
     os.environ["README_CHECK_TIMEOUT"] = "2"  # the hanging blocks fail in 2 s
-    with tempfile.TemporaryDirectory() as tmp:
+    # Not under /tmp: each block gets a /tmp of its own, and the job's PID
+    # file must be seen from here.
+    (ROOT / "target").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ROOT / "target") as tmp:
         good, bad, pidfile = Path(tmp, "good.md"), Path(tmp, "bad.md"), Path(tmp, "job.pid")
         good.write_text((SELF_TEST / "good.md").read_text())
         bad.write_text((SELF_TEST / "bad.md").read_text().replace("PIDFILE", str(pidfile)))
@@ -337,7 +345,7 @@ def self_test():
             good_rc == 0 and good_out.endswith("\n1 passed, 0 failed\n"),
         "every wrong block fails, named by file and line; exit 1":
             bad_rc == 1 and bad_out.endswith(f"\n0 passed, {len(fences)} failed\n")
-            and all(f"FAIL {bad}:{fence}\n" in bad_out for fence in fences),
+            and all(f"FAIL {display(bad)}:{fence}\n" in bad_out for fence in fences),
         "a wrong line: the command and a diff":
             all(s in bad_out for s in ("$ echo hello\n", "-goodbye\n", "+hello\n")),
         "a non-zero exit must be shown": "exited 1; a block shows" in bad_out,
