@@ -3,7 +3,7 @@
 //! which syscalls happen), never speed.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::thread;
@@ -521,37 +521,59 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
-#[test]
-fn a_closed_stderr_kills_no_worker_and_no_signal() {
-    // `server 2>&1 | head -1`: whoever read the logs is gone. Every log
-    // line now fails with EPIPE; none may take a worker or the signal
-    // handler with it. Two workers, sixty connections that each log.
+/// Starts `server --port 0 ARGS...` with its stderr going to `stderr`
+/// (the tests that need it closed, or never read); returns the process,
+/// killed on drop, and the address from its `listening on` line. Its
+/// stdout is drained for its whole life.
+fn start_with_stderr(args: &[&str], stderr: impl Into<Stdio>) -> (Guard, SocketAddr) {
     let mut child = Command::new(BIN)
-        .args(["server", "--port", "0", "--workers", "2", "--trace"])
+        .args(["server", "--port", "0"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    drop(child.stderr.take()); // the read end of its stderr: closed
     let server_out = child.stdout.take().unwrap();
-    let mut child = Guard(child);
+    let child = Guard(child);
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut out = BufReader::new(server_out);
         let mut first = String::new();
         let _ = out.read_line(&mut first);
         let _ = tx.send(first);
-        // Keep stdout open and drained for the server's whole life.
         let _ = std::io::copy(&mut out, &mut std::io::sink());
     });
     let first = rx.recv_timeout(DEADLINE).expect("a `listening on` line");
-    let addr: std::net::SocketAddr = first
+    let addr = first
         .trim_end()
         .strip_prefix("listening on ")
         .unwrap()
         .parse()
         .unwrap();
+    (child, addr)
+}
+
+/// SIGTERM, then the exit status and how long the exit took (bounded).
+fn terminate(child: &mut Guard) -> (std::process::ExitStatus, Duration) {
+    let started = Instant::now();
+    // SAFETY: kill(2) on the child we spawned and have not reaped.
+    assert_eq!(
+        unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = wait_exit(&mut child.0);
+    (status, started.elapsed())
+}
+
+#[test]
+fn a_closed_stderr_kills_no_worker_and_no_signal() {
+    // `server 2>&1 | head -1`: whoever read the logs is gone. Every log
+    // line now fails with EPIPE; none may take a worker or the signal
+    // handler with it. Two workers, sixty connections that each log.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader); // the read end of its stderr: closed before it starts
+    let (mut child, addr) = start_with_stderr(&["--workers", "2", "--trace"], writer);
     for i in 0..50 {
         let mut stream = test_support::connect(addr);
         assert_eq!(
@@ -579,13 +601,35 @@ fn a_closed_stderr_kills_no_worker_and_no_signal() {
         "{}",
         stdout(&out)
     );
-    // SAFETY: kill(2) on the child we spawned and have not reaped.
-    assert_eq!(
-        unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) },
-        0
-    );
-    let status = wait_exit(&mut child.0);
+    let (status, _) = terminate(&mut child);
     assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[test]
+fn a_stderr_nobody_reads_neither_deafens_the_server_nor_blocks_its_stop() {
+    // `server 2>&1 | less` left on its first page, or a log collector that
+    // hangs: the pipe fills (64 KiB) and stays full, and a plain write to
+    // it blocks for ever, in every thread that logs, the signal handler's
+    // too. With --trace each connection logs about 8 lines, so the pipe
+    // is full after some 150 connections; 400 must all be served, and
+    // SIGTERM must still stop the server within 2 s.
+    let (reader, writer) = std::io::pipe().unwrap();
+    let (mut child, addr) = start_with_stderr(&["--workers", "2", "--trace"], writer);
+    for i in 0..400 {
+        let mut stream = test_support::connect(addr);
+        let line = format!("line {i}\n");
+        stream.write_all(line.as_bytes()).unwrap();
+        let mut reply = String::new();
+        let read = BufReader::new(&stream).read_line(&mut reply);
+        assert!(
+            matches!(read, Ok(n) if n > 0) && reply == line,
+            "connection {i} was not served ({read:?}): the server hangs on its full stderr"
+        );
+    }
+    let (status, took) = terminate(&mut child);
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+    drop(reader); // held open, never read, until the server is gone
 }
 
 #[test]
