@@ -22,6 +22,10 @@ use crate::lines::Lines;
 /// this many bytes: one syscall (and often one packet) for a whole burst,
 /// yet no client waits behind an unbounded batch.
 const BATCH: usize = 64 * 1024;
+/// After a write, a buffer grown past this (by a long line, or a batch) is
+/// given back: one long line must not cost its connection that memory for
+/// the rest of its life.
+const KEEP: usize = 8 * 1024;
 
 /// What every connection is served with.
 pub struct Setup {
@@ -58,14 +62,15 @@ pub fn serve(stream: TcpStream, setup: &Setup, answered: &mut u64) -> Result<End
     let stream = Guarded::new(stream, &setup.cutoff, setup.limits)
         .context("setting the socket's timeouts")?;
     let mut lines = Lines::new(stream, setup.max_line, setup.limits.idle);
-    // Answers not yet written, and how many requests they answer.
+    // An echo's answer is its request: each line is read straight into the
+    // buffer its answer goes out from, as the bare file's read_until does.
+    // One copy of a line, never two; `pending` counts the lines in it.
     let (mut replies, mut pending) = (Vec::new(), 0);
 
-    while let Some(line) = lines.next_line()? {
+    while lines.read_line(&mut replies)? {
         if !setup.delay.is_zero() && setup.cutoff.wait_timeout(setup.delay) {
             bail!("cut off during a request's work (the server is stopping)");
         }
-        replies.extend_from_slice(line);
         pending += 1;
         // With no work to wait for, the next request may already be
         // buffered (a client that pipelines): answer it in the same write.
@@ -77,6 +82,7 @@ pub fn serve(stream: TcpStream, setup: &Setup, answered: &mut u64) -> Result<End
             let stream = lines.get_mut();
             stream.write_all(&replies).context("writing replies")?;
             replies.clear();
+            replies.shrink_to(KEEP);
             *answered += std::mem::take(&mut pending);
         }
         if stopping {

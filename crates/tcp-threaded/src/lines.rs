@@ -21,7 +21,6 @@ const READ_BUFFER: usize = 8 * 1024;
 
 pub struct Lines<R> {
     reader: BufReader<R>,
-    line: Vec<u8>,
     max_line: usize,
     /// How long one line may take from its first byte to its newline.
     patience: Duration,
@@ -31,16 +30,17 @@ impl<R: Read> Lines<R> {
     pub fn new(inner: R, max_line: usize, patience: Duration) -> Self {
         Lines {
             reader: BufReader::with_capacity(READ_BUFFER, inner),
-            line: Vec::new(),
             max_line,
             patience,
         }
     }
 
-    /// The next line, newline included; `None` at a clean EOF between
-    /// lines. A line cut short by EOF is an error, never a request.
-    pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
-        self.line.clear();
+    /// Appends the next line, newline included, to `buf`, as
+    /// `BufRead::read_until` does; `false` at a clean EOF between lines.
+    /// A line cut short by EOF is an error, never a request. (The caller
+    /// owns the buffer, so it decides when a long line's memory goes.)
+    pub fn read_line(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
+        let mut len = 0; // of this line, in `buf` so far
         let mut first_byte_at = None;
         loop {
             // fill_buf() reads from the socket only when the buffer is
@@ -53,13 +53,10 @@ impl<R: Read> Lines<R> {
                 Err(e) => return Err(e).context("reading a request"),
             };
             if available.is_empty() {
-                if self.line.is_empty() {
-                    return Ok(None);
+                if len == 0 {
+                    return Ok(false);
                 }
-                bail!(
-                    "client closed in the middle of a line ({} bytes, no newline)",
-                    self.line.len()
-                );
+                bail!("client closed in the middle of a line ({len} bytes, no newline)");
             }
             let (chunk, complete) = match available.iter().position(|&b| b == b'\n') {
                 Some(end) => (&available[..=end], true),
@@ -67,18 +64,20 @@ impl<R: Read> Lines<R> {
             };
             // Checked before copying: the buffer grows with what arrived,
             // and never past the limit.
-            if self.line.len() + chunk.len() - usize::from(complete) > self.max_line {
+            if len + chunk.len() - usize::from(complete) > self.max_line {
                 bail!("line longer than {} bytes (--max-line)", self.max_line);
             }
-            self.line.extend_from_slice(chunk);
+            buf.extend_from_slice(chunk);
+            len += chunk.len();
             let used = chunk.len();
             self.reader.consume(used);
             if complete {
-                return Ok(Some(&self.line));
+                return Ok(true);
             }
             // Slowloris: a client sending one byte just inside every idle
             // timeout would otherwise hold this connection for as long as
-            // --max-connection-secs allows.
+            // --max-connection-secs allows. Checked when a piece arrives,
+            // so such a line is cut within twice the idle timeout.
             let started = *first_byte_at.get_or_insert_with(Instant::now);
             if started.elapsed() > self.patience {
                 bail!(
@@ -89,9 +88,16 @@ impl<R: Read> Lines<R> {
         }
     }
 
-    /// Whether a whole line is buffered already, so answering it needs no read.
+    /// Whether the next line is buffered whole and within the limit, so
+    /// reading it needs no `read()` and cannot fail: answers may then wait
+    /// for it, to go out in one write, and are never lost with a line
+    /// that fails.
     pub fn has_line(&self) -> bool {
-        self.reader.buffer().contains(&b'\n')
+        let buffered = self.reader.buffer();
+        buffered
+            .iter()
+            .position(|&b| b == b'\n')
+            .is_some_and(|end| end <= self.max_line)
     }
 
     /// The stream underneath, to write replies on.
@@ -111,15 +117,16 @@ mod tests {
 
     const MAX_LINE: usize = 64;
 
-    /// Hands out its bytes in the given chunk sizes, like a TCP stream.
-    /// Reads every line of `data`; the error that ended it, if any.
+    /// Reads every line of `data`, handed out in chunks of `sizes` (as TCP
+    /// may cut it); the error that ended it, if any.
     fn lines(data: Vec<u8>, sizes: Vec<usize>) -> (Vec<Vec<u8>>, Option<String>) {
         let mut reader = Lines::new(Chunky::new(data, sizes), MAX_LINE, Duration::from_secs(30));
         let mut lines = Vec::new();
         loop {
-            match reader.next_line() {
-                Ok(Some(line)) => lines.push(line.to_vec()),
-                Ok(None) => return (lines, None),
+            let mut line = Vec::new();
+            match reader.read_line(&mut line) {
+                Ok(true) => lines.push(line),
+                Ok(false) => return (lines, None),
                 Err(e) => return (lines, Some(e.to_string())),
             }
         }
@@ -149,13 +156,26 @@ mod tests {
             MAX_LINE,
             Duration::from_secs(30),
         );
+        let mut buf = Vec::new();
         assert!(!reader.has_line(), "nothing read yet");
-        assert_eq!(reader.next_line().unwrap(), Some(&b"a\n"[..]));
+        assert!(reader.read_line(&mut buf).unwrap());
+        assert_eq!(buf, b"a\n");
         assert!(reader.has_line(), "b\\n is buffered");
-        assert_eq!(reader.next_line().unwrap(), Some(&b"b\n"[..]));
+        // Appended, as read_until does: pipelined answers collect in one buffer.
+        assert!(reader.read_line(&mut buf).unwrap());
+        assert_eq!(buf, b"a\nb\n");
         assert!(!reader.has_line(), "only `c` is buffered");
-        assert_eq!(reader.next_line().unwrap(), Some(&b"c\n"[..]));
-        assert_eq!(reader.next_line().unwrap(), None);
+        assert!(reader.read_line(&mut buf).unwrap());
+        assert_eq!(buf, b"a\nb\nc\n");
+        assert!(!reader.read_line(&mut buf).unwrap(), "EOF");
+        // A buffered line over the limit is no line to wait for: it fails.
+        let mut reader = Lines::new(
+            Chunky::new([&b"ok\n"[..], &[b'x'; 65], b"\n"].concat(), vec![100]),
+            MAX_LINE,
+            Duration::from_secs(30),
+        );
+        assert!(reader.read_line(&mut buf).unwrap());
+        assert!(!reader.has_line(), "the next line is over --max-line");
     }
 
     proptest! {
