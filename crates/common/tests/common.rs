@@ -131,6 +131,33 @@ fn hosts_are_taken_as_servers_print_them() {
 }
 
 #[test]
+fn a_link_local_address_keeps_its_scope_as_servers_print_it() {
+    // fe80::/10 exists on every link at once: without its scope (the
+    // interface, `%lo` or `%1`) an address names no link, and bind() says
+    // EINVAL. Rust prints a scoped address as `[fe80::1%1]:7000`.
+    assert_eq!(parse_host("[fe80::1%1]").unwrap(), "fe80::1%1");
+    assert_eq!(parse_host("fe80::1%lo").unwrap(), "fe80::1%lo");
+    for host in ["fe80::1%1", "fe80::1%lo"] {
+        let addrs = resolve(host, 7000).unwrap();
+        match addrs[..] {
+            [SocketAddr::V6(v6)] => assert_eq!(v6.scope_id(), 1, "{host}: {v6}"),
+            _ => panic!("{host}: {addrs:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_host_with_a_port_is_a_usage_error_that_names_port() {
+    for host in ["127.0.0.1:7000", "[::1]:7000", "localhost:7000"] {
+        let error = parse_host(host).unwrap_err();
+        assert!(error.contains("--port"), "{host}: {error}");
+    }
+    for host in ["::1", "2001:db8::7000", "fe80::1%7"] {
+        assert!(parse_host(host).is_ok(), "{host}");
+    }
+}
+
+#[test]
 fn seconds_are_range_checked() {
     assert_eq!(seconds("0.1").unwrap(), Duration::from_millis(100));
     assert_eq!(seconds("86400").unwrap(), Duration::from_secs(86_400));
