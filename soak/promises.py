@@ -232,8 +232,9 @@ def stop_while(rows, name, args, peer, what):
         if not done.wait(10):  # the peer says when its attack is under way
             row(rows, name, 'SIGTERM while ' + what, 1, 0, False, 'the peer never got going')
             return
-        ok, detail = stopped_in_time(server)
-        row(rows, name, 'SIGTERM while ' + what, 1, 0, ok and not server.panicked(), detail)
+        code, seconds = server.stop(signal.SIGTERM)
+        row(rows, name, 'SIGTERM while ' + what, 1, seconds,
+            code == 0 and seconds < STOP_LIMIT and not server.panicked(), 'exit %s in %.2f s' % (code, seconds))
     finally:
         server.kill()
         thread.join(5)
@@ -349,13 +350,37 @@ def lossy_stop(rows):
 
 # ---- 5. CLI values at the edges -------------------------------------------
 
-EXTREMES = ['0', '-1', '1e20', '100000', '4000000000', '18446744073709551615', '18446744073709551616', '100000000000',
-            'NaN', 'inf', '']
+# The largest accepted values are here too (86400: a day, the most any
+# timeout takes; 4294967295: u32's maximum), and a server that accepts a
+# value is poked once before it is stopped: a limit may only bite (and
+# panic) when a connection comes.
+EXTREMES = ['0', '-1', '1e20', '86400', '100000', '4000000000', '4294967295', '18446744073709551615',
+            '18446744073709551616', '100000000000', 'NaN', 'inf', '']
+
+
+def poke(line):
+    """One short exchange with a server that printed `line` (`listening on
+    ADDR`): TCP if it accepts, else one UDP datagram. Errors are fine."""
+    host, port = line.decode().split()[-1].rsplit(':', 1)
+    host = host.strip('[]')
+    host = {'0.0.0.0': '127.0.0.1', '::': '::1'}.get(host, host)
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    try:
+        with socket.create_connection((host, int(port)), timeout=1) as sock:
+            sock.settimeout(0.5)
+            sock.sendall(b'\x00\x00\x00\x05hello\n')
+            sock.recv(100)
+    except ConnectionRefusedError:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.sendto(b'hello\n', (host, int(port)))
+    except OSError:
+        pass
 
 COMMANDS = [['tcp-echo', 'server'], ['tcp-echo', 'client'],
             ['tcp-threaded', 'server'], ['tcp-threaded', 'client'],
             ['udp-datagrams', 'server'], ['udp-datagrams', 'client'], ['udp-datagrams', 'big'],
-            ['udp-datagrams', 'broadcast-send'], ['udp-datagrams', 'broadcast-listen'],
+            # (broadcast-send takes no flag but --host and --port: nothing to try)
+            ['udp-datagrams', 'broadcast-listen'],
             ['framing', 'server'], ['framing', 'client'], ['framing', 'upper-server'], ['framing', 'deadlock-client'],
             ['resolver-dump'], ['event-loop', 'server'], ['event-loop', 'client']]
 
@@ -384,6 +409,7 @@ def try_value(cmd, flag, value, refused):
     reader.start()
     reader.join(3)
     if first and first[0].startswith(b'listening on'):
+        poke(first[0])
         proc.send_signal(signal.SIGTERM)
     try:
         out, err = proc.communicate(timeout=3)
@@ -416,6 +442,8 @@ def cli_extremes(rows):
                 problem = try_value(cmd, flag, value, refused)
                 if problem:
                     problems.append('%s %s: %s' % (flag, value or "''", problem))
+        if not tried:  # a row that tried nothing could not fail: it fails
+            problems.append('no flag with a value found in --help')
         row(rows, ' '.join(cmd), 'CLI extremes', tried, time.monotonic() - started, not problems,
             '; '.join(problems[:3]) + (' (+%d more)' % (len(problems) - 3) if len(problems) > 3 else ''))
 
@@ -492,9 +520,26 @@ def udp_loops(rows):
 
 # ---- 7. a pool pinned by busy clients ----------------------------------------
 
+def logged(server, pattern, wait=2.0):
+    """The first stderr line matching `pattern` (a regex), looked for up to
+    `wait` s: the stderr reader thread may lag the server a little."""
+    end = time.monotonic() + wait
+    while True:
+        for line in list(server.stderr):
+            match = re.search(pattern, line)
+            if match:
+                return match
+        if time.monotonic() >= end:
+            return None
+        time.sleep(0.05)  # polling a list another thread fills, bounded
+
+
 def pinned_pool(rows):
     """Four clients that each send a line every second hold a 4-worker pool;
-    a fifth must still be served, once --max-connection-secs frees a worker."""
+    a fifth must still be served, once --max-connection-secs frees a worker.
+    The server must say that connections queue, and, once the queue is
+    empty again, how long the longest wait was (about as long as the
+    newcomer waited)."""
     started = time.monotonic()
     server = Server('tcp-threaded', ['tcp-threaded', 'server', '--workers', '4', '--max-connection-secs', '3'])
     stop = threading.Event()
@@ -521,10 +566,16 @@ def pinned_pool(rows):
             served_in = time.monotonic() - t0
         except (OSError, EOFError):
             served = False
-        logged = any('queue' in line or 'busy' in line for line in server.stderr)
+        queued = logged(server, r'every worker \(4\) is busy')
+        emptied = logged(server, r'queue is empty again after [\d.]+ s; the longest wait for a worker was ([\d.]+) s')
+        longest = float(emptied.group(1)) if emptied else None
+        # The newcomer's own wait is the longest: it must show, to within
+        # the log's 0.1 s rounding and the probe's own round trip.
+        wait_told = longest is not None and served_in is not None and served_in - 0.5 <= longest <= served_in + 0.1
         row(rows, 'tcp-threaded', 'pool pinned by busy clients', 5, time.monotonic() - started,
-            served and logged, 'newcomer served in %s s; queueing logged: %s' % (
-                '%.1f' % served_in if served_in is not None else '-', logged))
+            served and queued and wait_told, 'newcomer served in %s s; queueing logged: %s; longest wait logged: %s s' % (
+                '%.1f' % served_in if served_in is not None else '-', bool(queued),
+                longest if longest is not None else '-'))
     finally:
         stop.set()
         server.kill()
@@ -547,7 +598,10 @@ def framing_client(rows):
             if server:
                 server.kill()
 
-    attempt('an empty length message is refused', None, ['--strategy', 'length', 'first', '', 'third'], (1, 2))
+    # Against a real server: with nobody listening, exit 1 (refused) would
+    # pass for a client that accepts the empty message.
+    attempt('an empty length message is refused', ['--strategy', 'length'],
+            ['--strategy', 'length', 'first', '', 'third'], (1, 2))
     attempt('a frame over the server\'s --max-frame', ['--strategy', 'length', '--max-frame', '10'],
             ['--strategy', 'length', 'x' * 1000])
     attempt('a line over the server\'s --max-len', ['--strategy', 'delimiter', '--max-len', '10'],
@@ -604,9 +658,235 @@ def resolver_odd_names(rows):
         os.unlink(hosts.name)
 
 
+# ---- 10. tcp-threaded, as its author recommended ---------------------------
+
+def pipeliners(count, served):
+    """`count` connections, each pipelining 4096 requests at once (at
+    --delay-ms 20, 80 s of work each); going once the first `served` of
+    them have each had a first answer (single mode serves one at a time)."""
+    def peer(server, going):
+        socks = []
+        try:
+            for _ in range(count):
+                sock = connect(server, timeout=5)
+                socks.append(sock)
+                sock.sendall(b'request\n' * 4096)  # 32 KiB: the socket buffers take it
+            for sock in socks[:served]:
+                recvall(sock, 8)
+        except (OSError, EOFError):
+            pass
+        going.set()
+        for sock in socks:  # read on until the server closes them
+            drain(sock)
+    return peer
+
+
+def threaded_bursts(rows):
+    """SIGTERM while several connections pipeline --delay-ms bursts, in every
+    mode: the request in hand is answered, the bursts end, exit 0 within 2 s."""
+    for mode, served in [('single', 1), ('thread', 4), ('pool', 4)]:
+        stop_while(rows, 'tcp-threaded --mode ' + mode,
+                   ['tcp-threaded', 'server', '--mode', mode, '--delay-ms', '20'], pipeliners(4, served),
+                   '4 connections pipeline --delay-ms bursts')
+
+
+def full_pipe():
+    """A pipe whose reader never reads, filled to the brim before the server
+    gets its write end as stderr: its first log line meets a full pipe, as
+    under `server 2>&1 | less` left on its first page. Returns (read end,
+    write end); the read end must stay open, unread, for the server's life."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        while True:
+            os.write(w, b'x' * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(w, True)  # the server gets a blocking stderr, as from a shell
+    return r, w
+
+
+class StuckStderrServer(Server):
+    """A server whose stderr is a full pipe that nobody reads."""
+
+    def __init__(self, name, args):
+        cmd = [path(args[0])] + args[1:] + ['--port', '0']
+        self.name, self.stderr = name, []
+        self.stuck, w = full_pipe()
+        try:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=w, stdin=subprocess.DEVNULL)
+        except OSError:
+            os.close(self.stuck)
+            raise
+        finally:
+            os.close(w)
+        match = re.fullmatch(r'listening on (\S+):(\d+)\n', self._first_line())
+        if not match:
+            self.kill()
+            raise RuntimeError('%s: no listening line' % name)
+        self.host, self.port = match.group(1).strip('[]'), int(match.group(2))
+        threading.Thread(target=self._drain, args=(self.proc.stdout, []), daemon=True).start()
+
+    def kill(self):
+        Server.kill(self)
+        if self.stuck is not None:
+            os.close(self.stuck)
+            self.stuck = None
+
+
+def stuck_stderr(rows):
+    """A stderr nobody reads must neither deafen a server nor block its stop
+    (a log line waits for room at most 100 ms, common/src/log.rs). With
+    --trace every connection logs several lines into the full pipe."""
+    servers = [(name, args + (['--trace'] if name != 'udp-datagrams' else []), probe)
+               for name, args, probe in TCP_SERVERS + [('udp-datagrams', ['udp-datagrams', 'server'], probe_udp_on)]]
+    for name, args, probe in servers:
+        started = time.monotonic()
+        try:
+            server = StuckStderrServer(name, args)
+        except RuntimeError as e:
+            row(rows, name, 'stderr never read (server)', 0, time.monotonic() - started, False, str(e))
+            continue
+        try:
+            served = 0
+            for _ in range(n(100)):
+                try:
+                    served += bool(probe(server, timeout=5) if probe is not probe_udp_on else probe(server))
+                except (OSError, EOFError):
+                    pass
+            ok, detail = stopped_in_time(server)
+            row(rows, name, 'stderr never read (server)', n(100), time.monotonic() - started,
+                ok and served == n(100), '%d/%d served; %s' % (served, n(100), detail))
+        finally:
+            server.kill()
+
+
+def closed_stderr_small_pool(rows):
+    """The author's case: --workers 2 --trace, stderr closed, and more
+    connections than workers at once, so the queue's log lines fire too."""
+    started = time.monotonic()
+    server = PipeServer('tcp-threaded', ['tcp-threaded', 'server', '--workers', '2', '--trace'], 'stderr')
+    results = []
+
+    def client(i):
+        try:
+            with connect(server, timeout=15) as sock:
+                for j in range(5):
+                    line = b'client %d line %d\n' % (i, j)
+                    sock.sendall(line)
+                    if recvall(sock, len(line)) != line:
+                        raise EOFError('a wrong answer')
+            results.append(True)
+        except (OSError, EOFError):
+            results.append(False)
+
+    try:
+        clients = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(8)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(30)
+        served = sum(results)
+        ok, detail = stopped_in_time(server)
+        row(rows, 'tcp-threaded --workers 2', 'closed stderr, 8 clients', 8, time.monotonic() - started,
+            ok and served == 8, '%d/8 served; %s' % (served, detail))
+    finally:
+        server.kill()
+
+
+def over_limit_resets(rows):
+    """--max-connections 1: with the one place taken, every newcomer must
+    see a reset (at connect, send or recv), never an EOF that a client
+    reads as "served, and closed"; half of them send a request first."""
+    started = time.monotonic()
+    server = Server('tcp-threaded', ['tcp-threaded', 'server', '--max-connections', '1'])
+    outcomes = {'reset': 0, 'EOF': 0, 'answered': 0, 'other': 0}
+    try:
+        holder = connect(server)
+        holder.sendall(b'mine\n')
+        recvall(holder, 5)  # the one place is taken
+        for i in range(n(40)):
+            try:
+                with connect(server, timeout=5) as sock:
+                    if i % 2:
+                        sock.sendall(b'let me in\n')
+                    outcomes['answered' if sock.recv(100) else 'EOF'] += 1
+            except (ConnectionResetError, BrokenPipeError):
+                outcomes['reset'] += 1
+            except OSError:
+                outcomes['other'] += 1
+        holder.close()
+        alive = probe_line(server)
+        row(rows, 'tcp-threaded', '--max-connections 1: reset', n(40), time.monotonic() - started,
+            outcomes['reset'] == n(40) and alive and not server.panicked(),
+            ', '.join('%s %d' % kv for kv in outcomes.items()) + '; served after: %s' % alive)
+    except (OSError, EOFError) as e:
+        row(rows, 'tcp-threaded', '--max-connections 1: reset', 0, time.monotonic() - started, False, str(e))
+    finally:
+        server.kill()
+
+
+def server_socket_queues(port):
+    """Bytes waiting in the kernel for the server to read, summed over the
+    server's side of its connections (/proc/net/tcp and tcp6, rx_queue)."""
+    total = 0
+    for table in ['/proc/net/tcp', '/proc/net/tcp6']:
+        with open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                if int(fields[1].rsplit(':', 1)[1], 16) == port:
+                    total += int(fields[4].split(':')[1], 16)
+    return total
+
+
+def threaded_memory(rows):
+    """Thread mode, 1000 clients each holding a 64 KiB line: partial (no
+    newline yet), or sent whole, answered, and then idle. The README's
+    bound is the product of the limits, --max-line + 20 KiB a connection
+    (84 MiB at the defaults' 1024), not soak's flat 64 MiB: judged here as
+    what the 1000 connections added to an idle server's RSS."""
+    count, line = 1000, 64 * 1024
+    bound_kb = count * (line // 1024 + 20)
+    for case in ['a partial 64 KiB line', 'one 64 KiB line answered, then idle']:
+        started = time.monotonic()
+        server = Server('tcp-threaded --mode thread', ['tcp-threaded', 'server', '--mode', 'thread'])
+        socks = []
+        try:
+            before = server.rss_kb()
+            for _ in range(count):
+                sock = connect(server)
+                socks.append(sock)
+                if case.startswith('a partial'):
+                    sock.sendall(b'x' * line)
+                else:
+                    sock.sendall(b'x' * (line - 1) + b'\n')
+                    recvall(sock, line)
+            # Every byte sent is read by the server before RSS is judged:
+            # nothing in its receive queues (bounded: 20 s).
+            end = time.monotonic() + 20
+            while server_socket_queues(server.port) and time.monotonic() < end:
+                time.sleep(0.1)  # polling the kernel's queues, bounded
+            waiting = server_socket_queues(server.port)
+            after = server.rss_kb()
+            grown = after - before
+            row(rows, 'tcp-threaded --mode thread', '1000 x ' + case, count, time.monotonic() - started,
+                grown <= bound_kb and not waiting and server.alive() and not server.panicked(),
+                'RSS %d->%d KB: +%.1f MiB (bound: 1000 x (64 + 20) KiB = %.1f MiB)%s' % (
+                    before, after, grown / 1024, bound_kb / 1024, '; %d bytes unread' % waiting if waiting else ''))
+        except (OSError, EOFError) as e:
+            row(rows, 'tcp-threaded --mode thread', '1000 x ' + case, len(socks), time.monotonic() - started, False,
+                '%s after %d connections' % (e, len(socks)))
+        finally:
+            for sock in socks:
+                sock.close()
+            server.kill()
+
+
 def run(rows):
-    for scenario in [closed_pipes, closed_pipes_clients, ipv6, stops, lossy_stop, cli_extremes, udp_loops,
-                     pinned_pool, framing_client, large_limits, resolver_odd_names]:
+    for scenario in [closed_pipes, closed_pipes_clients, stuck_stderr, ipv6, stops, lossy_stop, cli_extremes, udp_loops,
+                     pinned_pool, framing_client, large_limits, resolver_odd_names, threaded_bursts,
+                     closed_stderr_small_pool, over_limit_resets, threaded_memory]:
         started = time.monotonic()
         try:
             scenario(rows)
