@@ -21,6 +21,9 @@ lessons=(
 number=0 passed=0 failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# Ctrl-C reaches the lesson running now, which stops its servers and exits
+# 130; without this trap the loop would go on to the next lesson.
+trap 'echo "demo interrupted" >&2; exit 130' INT TERM
 for entry in "${lessons[@]}"; do
     lesson=${entry%%|*}
     scenario=scripts/scenarios/$lesson.sh

@@ -9,6 +9,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
+# Ctrl-C reaches the step running now (which cleans up after itself); stop
+# there rather than go on to the next step.
+trap 'echo "make test interrupted" >&2; exit 130' INT TERM
 
 passed=0
 failed=0

@@ -589,4 +589,9 @@ def table(rows):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # Ctrl-C: every scenario kills its servers on the way out (finally).
+        print('soak interrupted', file=sys.stderr)
+        sys.exit(130)
