@@ -6,7 +6,7 @@
 //! measures what a server does for clients that wait for each answer, which
 //! is what makes `--mode single` slow and the other modes fast.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -157,7 +157,7 @@ fn exchange(stream: &TcpStream, id: u32, requests: u32, size: usize, timeout: Du
     for n in 0..requests {
         let request = request_bytes(id, n, size);
         let sent = Instant::now();
-        match round_trip(stream, &request, &mut reply) {
+        match round_trip(stream, &request, &mut reply, timeout) {
             Ok(()) => outcome.latencies_us.push(sent.elapsed().as_micros() as u64),
             Err(e) => {
                 // After a failure the stream is out of step with the server
@@ -171,18 +171,56 @@ fn exchange(stream: &TcpStream, id: u32, requests: u32, size: usize, timeout: Du
     outcome
 }
 
-/// One request and its reply, which must be the same bytes.
-fn round_trip(mut stream: &TcpStream, request: &[u8], reply: &mut [u8]) -> Result<()> {
+/// One request and its reply, which must be the same bytes, all of the
+/// reply within `timeout`.
+fn round_trip(
+    mut stream: &TcpStream,
+    request: &[u8],
+    reply: &mut [u8],
+    timeout: Duration,
+) -> Result<()> {
     stream.write_all(request).context("sending a request")?;
-    // read_exact: the reply may arrive in pieces; a single read() could
-    // return the first piece only.
-    stream.read_exact(reply).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => anyhow!("the server closed the connection"),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            anyhow!("no reply within --timeout")
+    // The socket's read timeout (set to `timeout` once) bounds each read;
+    // the deadline bounds the whole reply, which may come in pieces: a
+    // server trickling it a byte a second must not pass under --timeout 1.
+    let deadline = Instant::now() + timeout;
+    let mut got = 0;
+    let mut shortened = false;
+    while got < reply.len() {
+        match stream.read(&mut reply[got..]) {
+            Ok(0) => bail!("the server closed the connection"),
+            Ok(n) => got += n,
+            // A signal interrupted the read: read again.
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                bail!(
+                    "no whole reply within --timeout ({got} of {} bytes)",
+                    reply.len()
+                )
+            }
+            Err(e) => return Err(e.into()),
         }
-        _ => anyhow::Error::new(e),
-    })?;
+        if got < reply.len() {
+            // Part of the reply: the next read may wait only what is left.
+            // (The common case, a reply in one read, costs no extra call.)
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!(
+                    "no whole reply within --timeout ({got} of {} bytes)",
+                    reply.len()
+                );
+            }
+            stream
+                .set_read_timeout(Some(left))
+                .context("setting SO_RCVTIMEO")?;
+            shortened = true;
+        }
+    }
+    if shortened {
+        stream
+            .set_read_timeout(Some(timeout))
+            .context("setting SO_RCVTIMEO")?;
+    }
     if reply != request {
         bail!("the reply differs from the request");
     }
@@ -190,8 +228,10 @@ fn round_trip(mut stream: &TcpStream, request: &[u8], reply: &mut [u8]) -> Resul
 }
 
 /// A request that names its connection and number, so a reply delivered
-/// to the wrong connection or out of order fails the check. Padded with
-/// letters to `size` bytes; the last byte is the newline.
+/// to the wrong connection or out of order fails the check, when `size`
+/// leaves room for the name (`conn 12 request 345 `: some 20 bytes; a
+/// shorter request is cut, and then alike on every connection). Padded
+/// with letters to `size` bytes; the last byte is the newline.
 fn request_bytes(id: u32, n: u32, size: usize) -> Vec<u8> {
     let mut request: Vec<u8> = format!("conn {id} request {n} ").into_bytes();
     request.resize(size.max(request.len()), b'x');

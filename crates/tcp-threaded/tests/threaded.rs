@@ -440,6 +440,59 @@ fn client_counts_failures_and_exits_1() {
 }
 
 #[test]
+fn a_reply_trickled_past_the_timeout_is_a_failure_not_a_success() {
+    // --timeout bounds a whole reply. A server that sends its 16-byte
+    // answer a byte every 200 ms (3.2 s) must not pass under --timeout 1
+    // because every single read got a byte within the second.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let trickler = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_write_timeout(Some(DEADLINE)).unwrap();
+        let mut request = String::new();
+        BufReader::new(&stream).read_line(&mut request).unwrap();
+        for byte in request.bytes() {
+            if (&stream).write_all(&[byte]).is_err() {
+                return; // the client gave up: what we want
+            }
+            // The trickle rate (the misbehaviour under test), not a wait
+            // for anything.
+            thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let out = run(
+        BIN,
+        &[
+            "client",
+            "--port",
+            &port,
+            "--connections",
+            "1",
+            "--requests",
+            "1",
+            "--size",
+            "16",
+            "--timeout",
+            "1",
+        ],
+        b"",
+    );
+    trickler.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("requests=0 errors=1 "),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("no whole reply within --timeout"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn a_refused_client_names_the_server_command() {
     let (_held, port) = test_support::refused_port();
     let port = port.to_string();
