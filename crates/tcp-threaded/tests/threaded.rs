@@ -782,8 +782,9 @@ fn the_largest_accepted_pool_and_client_run_without_aborting() {
 fn server_trace_narrates_each_real_read_with_its_count() {
     use test_support::strace::Attached;
     // Thread mode: the serving thread starts after strace attached, so
-    // strace follows it from its first syscall.
-    for mode in ["single", "thread"] {
+    // strace follows it from its first syscall; pool mode: strace -p with
+    // -f attaches every thread already running, the workers too.
+    for mode in ["single", "thread", "pool"] {
         let server = server(&["--trace", "--mode", mode]);
         let strace = Attached::to(server.pid());
         let mut stream = server.connect();
