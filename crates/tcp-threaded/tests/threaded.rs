@@ -689,8 +689,8 @@ fn a_closed_stderr_kills_no_worker_and_no_signal() {
 fn a_stderr_nobody_reads_neither_deafens_the_server_nor_blocks_its_stop() {
     // `server 2>&1 | less` left on its first page, or a log collector that
     // hangs: the pipe fills (64 KiB) and stays full, and a plain write to
-    // it blocks for ever, in every thread that logs, the signal handler's
-    // too. With --trace each connection logs about 8 lines, so the pipe
+    // it blocks for ever, in every thread that logs; the stop waits for
+    // those threads. With --trace each connection logs about 8 lines, so the pipe
     // is full after some 150 connections; 400 must all be served, and
     // SIGTERM must still stop the server within 2 s.
     let (reader, writer) = std::io::pipe().unwrap();
