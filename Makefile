@@ -51,7 +51,7 @@ eject:
 ## make soak: the hostile-peer suite against every lesson server (release
 ## build), bounded in time; ends with a table of what held. SOAK_QUICK=1
 ## is the short form CI runs: a fifth of the rounds, and the rows listed in
-## soak/hostile.py's EXPECTED_IN_QUICK (framing, being reworked) not counted.
+## soak/hostile.py's EXPECTED_IN_QUICK (a lesson being reworked) not counted.
 SOAK_QUICK ?=
 soak:
 	cargo build --release --workspace --bins
