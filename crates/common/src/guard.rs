@@ -73,6 +73,34 @@ impl Guarded {
         }
     }
 
+    /// Ends our side without losing what we sent: `shutdown(Write)` (our
+    /// FIN goes after the last byte), then waits until the peer's kernel
+    /// has acknowledged every byte, within the same limits as a read (the
+    /// stop, idle, the connection's deadline). Returns how many bytes are
+    /// still unacknowledged: 0 when the peer has them all.
+    ///
+    /// Why wait: closing a socket while bytes from the peer lie unread
+    /// makes the kernel reset the connection at once and throw away what
+    /// it has not delivered yet. A server that stops in the middle of a
+    /// client's pipelined burst would count answers that the client never
+    /// gets: those still queued for a client that reads slowly, or lost
+    /// once on a lossy link and waiting to be sent again.
+    pub fn finish(&self) -> io::Result<usize> {
+        self.shutdown(Shutdown::Write)?;
+        let since = Instant::now();
+        loop {
+            let unacked = unacknowledged(&self.stream)?;
+            let gone = self.stream.take_error()?.is_some(); // a reset: nothing more will be acknowledged
+            if unacked == 0 || gone || self.time_left(since).is_err() {
+                narrate!("ioctl(SIOCOUTQ) -> {unacked} bytes not yet acknowledged");
+                return Ok(unacked);
+            }
+            // The kernel says nothing when the count changes: look again
+            // soon (each look is one cheap ioctl), or at once on a stop.
+            self.stop.wait_timeout(Duration::from_millis(10));
+        }
+    }
+
     /// How long this call may still wait, or why it must not.
     fn time_left(&self, since: Instant) -> io::Result<Duration> {
         if self.stop.is_stopped() {
@@ -97,6 +125,25 @@ impl Guarded {
         }
         Ok(idle.min(lifetime))
     }
+}
+
+/// Bytes we wrote that the peer has not acknowledged yet (Linux's
+/// SIOCOUTQ: sent and unacknowledged, plus not yet sent).
+#[cfg(target_os = "linux")]
+fn unacknowledged(stream: &TcpStream) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut bytes: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) on a TCP socket writes one int.
+    if unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut bytes) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(bytes).unwrap_or(0))
+}
+
+/// Elsewhere: no such count; do not wait.
+#[cfg(not(target_os = "linux"))]
+fn unacknowledged(_stream: &TcpStream) -> io::Result<usize> {
+    Ok(0)
 }
 
 impl Read for Guarded {

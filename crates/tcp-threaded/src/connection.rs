@@ -86,7 +86,17 @@ pub fn serve(stream: TcpStream, setup: &Setup, answered: &mut u64) -> Result<End
             *answered += std::mem::take(&mut pending);
         }
         if stopping {
-            // A stop ends a burst of pipelined requests here.
+            // A stop ends a burst of pipelined requests here. The answers
+            // may still sit in the kernel (a client that reads slowly, a
+            // lossy link): until the cutoff, let the client have them all
+            // before we close, or a reset would throw them away.
+            let stream = lines.get_mut();
+            let undelivered = stream.finish().context("delivering the last answers")?;
+            if undelivered > 0 {
+                bail!(
+                    "the server is stopping: {undelivered} bytes of answers not delivered by the cutoff"
+                );
+            }
             return Ok(Ended::Stopping);
         }
     }

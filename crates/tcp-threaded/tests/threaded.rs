@@ -369,6 +369,71 @@ fn with_delay_pipelined_replies_flow_and_a_stop_ends_the_burst() {
 }
 
 #[test]
+fn a_stop_delivers_every_answer_it_counts_even_to_a_slow_reader() {
+    // A client pipelines 1000-byte requests and reads nothing for now: its
+    // small receive window fills, and the answers the server writes wait
+    // in the server's send queue. Then the stop. The server must not count
+    // an answer it then throws away: closing at once, with the client's
+    // requests unread, makes the kernel send a reset and drop the queue
+    // (on a lossy link the same happens to answers not yet acknowledged).
+    let mut server = server(&["--delay-ms", "1", "--trace"]);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket
+        .connect_timeout(&server.addr().into(), DEADLINE)
+        .unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.set_write_timeout(Some(DEADLINE)).unwrap();
+    let line = format!("{}\n", "r".repeat(999));
+    let writer = {
+        let (mut stream, line) = (stream.try_clone().unwrap(), line.clone());
+        thread::spawn(move || {
+            for _ in 0..3000 {
+                if stream.write_all(line.as_bytes()).is_err() {
+                    return; // the server stopped and reset us: fine
+                }
+            }
+        })
+    };
+    // 1000 answers written: 1 MB, far more than our window holds.
+    server.wait_stderr_count("trace: send() -> 1000 bytes", 1000);
+    // From the stop on, read everything that comes, until the server's EOF
+    // or reset (each read bounded by the stream's timeout).
+    let reader = thread::spawn(move || {
+        let (mut received, mut buf) = (0, vec![0; 65536]);
+        loop {
+            match (&stream).read(&mut buf) {
+                Ok(0) => return received,
+                Ok(n) => received += n,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return received,
+                Err(e) => panic!("reading the answers: {e}"),
+            }
+        }
+    });
+    let (status, took) = server.stop_with(libc::SIGTERM);
+    let received = reader.join().unwrap();
+    writer.join().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let logged = server.wait_stderr("closed: the server is stopping");
+    let counted: usize = logged
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        received / line.len(),
+        counted,
+        "answers received vs counted as answered ({logged})"
+    );
+}
+
+#[test]
 fn client_summary_counts_are_exact() {
     for mode in ["single", "thread", "pool"] {
         let server = server(&["--mode", mode]);
