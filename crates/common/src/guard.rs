@@ -88,11 +88,19 @@ impl Guarded {
     pub fn finish(&self) -> io::Result<usize> {
         self.shutdown(Shutdown::Write)?;
         let since = Instant::now();
+        // Bounded by time_left: the stop, idle, the connection's deadline.
+        let mut looks = 0u64;
         loop {
+            looks += 1;
             let unacked = unacknowledged(&self.stream)?;
             let gone = self.stream.take_error()?.is_some(); // a reset: nothing more will be acknowledged
             if unacked == 0 || gone || self.time_left(since).is_err() {
-                narrate!("ioctl(SIOCOUTQ) -> {unacked} bytes not yet acknowledged");
+                let times = if looks == 1 {
+                    String::new()
+                } else {
+                    format!(" (the last of {looks} calls)")
+                };
+                narrate!("ioctl(SIOCOUTQ) -> {unacked} bytes not yet acknowledged{times}");
                 return Ok(unacked);
             }
             // The kernel says nothing when the count changes: look again
