@@ -827,6 +827,63 @@ def over_limit_resets(rows):
         server.kill()
 
 
+def stop_with_a_slow_reader(rows):
+    """A client pipelines 1000-byte requests with a small receive window and
+    reads nothing until the stop: the answers the server counts must all
+    reach it (or the server must say how many bytes did not)."""
+    started = time.monotonic()
+    server = Server('tcp-threaded', ['tcp-threaded', 'server', '--delay-ms', '1', '--trace'])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        sock.connect((server.host, server.port))
+        line = b'r' * 999 + b'\n'
+
+        def send():
+            try:
+                for _ in range(3000):
+                    sock.sendall(line)
+            except OSError:
+                pass  # the server stopped and reset us
+
+        threading.Thread(target=send, daemon=True).start()
+        end = time.monotonic() + 10
+        while sum('trace: send() -> 1000 bytes' in l for l in list(server.stderr)) < 1000 and time.monotonic() < end:
+            time.sleep(0.05)  # polling a list another thread fills, bounded
+        got = [0]
+
+        def read():  # from the stop on, everything that comes
+            try:
+                while True:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    got[0] += len(data)
+            except OSError:
+                pass  # the reset after the answers
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        code, seconds = server.stop(signal.SIGTERM)
+        reader.join(10)
+        received = got[0]
+        told = logged(server, r'(\d+) requests?, (closed: the server is stopping|connection ended: .*)')
+        counted = int(told.group(1)) if told else None
+        lost = re.search(r'(\d+) bytes of answers not delivered', told.group(2)) if told else None
+        # Every counted answer arrived, or the server said how many bytes did not.
+        truthful = counted is not None and (received // len(line) == counted or lost is not None)
+        row(rows, 'tcp-threaded', 'SIGTERM with a slow reader', 1, time.monotonic() - started,
+            truthful and code == 0 and seconds < STOP_LIMIT,
+            'answers counted %s, received %d; exit %s in %.2f s%s' % (
+                counted, received // len(line), code, seconds, '; said: ' + told.group(2)[:60] if lost else ''))
+    except OSError as e:
+        row(rows, 'tcp-threaded', 'SIGTERM with a slow reader', 0, time.monotonic() - started, False, str(e))
+    finally:
+        sock.close()
+        server.kill()
+
+
 def server_socket_queues(port):
     """Bytes waiting in the kernel for the server to read, summed over the
     server's side of its connections (/proc/net/tcp and tcp6, rx_queue)."""
@@ -887,7 +944,7 @@ def threaded_memory(rows):
 def run(rows):
     for scenario in [closed_pipes, closed_pipes_clients, stuck_stderr, ipv6, stops, lossy_stop, cli_extremes, udp_loops,
                      pinned_pool, framing_client, large_limits, resolver_odd_names, threaded_bursts,
-                     closed_stderr_small_pool, over_limit_resets, threaded_memory]:
+                     closed_stderr_small_pool, over_limit_resets, stop_with_a_slow_reader, threaded_memory]:
         started = time.monotonic()
         try:
             scenario(rows)
