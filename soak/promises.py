@@ -737,7 +737,7 @@ class StuckStderrServer(Server):
 
 def stuck_stderr(rows):
     """A stderr nobody reads must neither deafen a server nor block its stop
-    (a log line waits for room at most 100 ms, common/src/log.rs). With
+    (a log line waits for room at most 0.5 s, common/src/log.rs). With
     --trace every connection logs several lines into the full pipe."""
     servers = [(name, args + (['--trace'] if name != 'udp-datagrams' else []), probe)
                for name, args, probe in TCP_SERVERS + [('udp-datagrams', ['udp-datagrams', 'server'], probe_udp_on)]]
