@@ -1,22 +1,25 @@
 //! The three ways a packet is printed: one line in tcpdump's notation, one
 //! JSON object (for scripts), or the packet peeled layer by layer.
 //!
-//! Lines are collected in one buffer and written to stdout in batches of
-//! 64 KiB, and whenever the capture waits for the next packet: a write per
-//! line would cost a system call each, and a capture that falls behind
-//! loses packets in the kernel. For the same reason a line is built as
-//! bytes, by hand, with no allocation: `write!` and a `String` per line
-//! were most of the CPU time a packet cost (a profile with callgrind).
+//! Lines are collected in a buffer, handed in batches of 64 KiB (and
+//! whenever the capture waits for the next packet) to a thread that writes
+//! them to stdout ([`crate::writer`]): a write per line would cost a system
+//! call each, and a capture that falls behind loses packets in the kernel.
+//! For the same reason a line is built as bytes, by hand, with no
+//! allocation: `write!` and a `String` per line were most of the CPU time
+//! a packet cost (a profile with callgrind).
 
 use std::fmt::Write as _;
-use std::io::{Stdout, Write};
+use std::io::Write as _;
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use common::stop::Stop;
 
 use crate::decode::{Flags, Icmp, Link, Net, Packet, Transport};
 use crate::track::Seen;
+use crate::writer::Handoff;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -25,15 +28,14 @@ pub enum Format {
     Layers,
 }
 
-/// Lines are written once this much is pending.
+/// Lines are handed to the writer thread in batches of this size.
 const BATCH: usize = 64 * 1024;
 
-/// Where packets go: stdout, in batches.
+/// Where packets go: stdout, in batches, written by a thread of its own
+/// ([`crate::writer`]).
 pub struct Printer {
-    out: Stdout,
+    out: Handoff,
     format: Format,
-    /// Lines not written yet.
-    pending: Vec<u8>,
     /// `src > dst ` of the last two address pairs, as text: a connection's
     /// packets go both ways, and writing eight numbers for each packet cost
     /// more than all the rest of its line.
@@ -53,46 +55,45 @@ pub struct Shown<'a> {
 }
 
 impl Printer {
-    pub fn new(format: Format) -> Printer {
-        Printer {
-            out: std::io::stdout(),
+    /// A printer to stdout; waiting for a stdout that is not read ends at
+    /// `stop`.
+    pub fn new(format: Format, stop: Option<Stop>) -> Result<Printer> {
+        Ok(Printer {
+            out: Handoff::spawn("stdout", std::io::stdout(), BATCH, stop)
+                .context("starting the thread that writes to stdout")?,
             format,
-            pending: Vec::with_capacity(BATCH + 4096),
             ends: Ends::default(),
-        }
+        })
     }
 
-    /// A line of our own (`capturing on lo`), written at once.
+    /// A line of our own (`capturing on lo`), handed over at once.
     pub fn line(&mut self, text: &str) -> Result<()> {
-        self.pending.extend_from_slice(text.as_bytes());
-        self.pending.push(b'\n');
+        let buf = self.out.buffer();
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(b'\n');
         self.flush()
     }
 
     pub fn packet(&mut self, shown: &Shown) -> Result<()> {
+        let buf = self.out.buffer();
         match self.format {
-            Format::Text => write_text(&mut self.pending, shown, &mut self.ends),
-            Format::Json => write_json(&mut self.pending, shown),
-            Format::Layers => self.pending.extend_from_slice(layers(shown).as_bytes()),
+            Format::Text => write_text(buf, shown, &mut self.ends),
+            Format::Json => write_json(buf, shown),
+            Format::Layers => buf.extend_from_slice(layers(shown).as_bytes()),
         }
-        self.pending.push(b'\n');
-        if self.pending.len() >= BATCH {
-            self.write_pending()?;
-        }
-        Ok(())
+        buf.push(b'\n');
+        self.out.commit().context("writing to stdout")
     }
 
-    /// Writes what is pending: whole lines, in one `write` (stdout's own
-    /// line buffer passes a batch that ends with a newline straight through).
-    fn write_pending(&mut self) -> Result<()> {
-        let result = self.out.lock().write_all(&self.pending);
-        self.pending.clear();
-        result.context("writing to stdout")
-    }
-
+    /// Hands over what is buffered (the writer thread writes it at once).
     pub fn flush(&mut self) -> Result<()> {
-        self.write_pending()?;
         self.out.flush().context("writing to stdout")
+    }
+
+    /// Waits up to `patience` (`None`: as long as it takes) until every
+    /// line is written: before the summary, so that it comes last.
+    pub fn close(&mut self, patience: Option<Duration>) -> Result<()> {
+        self.out.close(patience).context("writing to stdout")
     }
 }
 

@@ -612,3 +612,118 @@ fn read_rejects_what_is_not_a_whole_pcap() {
     std::fs::write(&empty, b"").unwrap();
     assert_eq!(run(&empty).status.code(), Some(1));
 }
+
+/// Waits (bounded) for a child to end by itself.
+fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// The interface disappears under the capture (a lab torn down, a USB
+/// adapter pulled): the kernel reports ENETDOWN on the socket, and poll()
+/// says POLLERR at once, every time. The capture must end with an error,
+/// not spin on it.
+#[test]
+fn an_interface_that_goes_away_ends_the_capture() {
+    private_network();
+    let ip = |args: &[&str]| {
+        let status = Command::new("ip").args(args).status().unwrap();
+        assert!(status.success(), "ip {args:?}: {status}");
+    };
+    // A veth pair, as the lab's link (this test's namespace only).
+    ip(&["link", "add", "pwgone0", "type", "veth", "peer", "name", "pwgone1"]);
+    ip(&["link", "set", "pwgone0", "up"]);
+    let mut watch = Watch::start(
+        BIN,
+        &["--interface", "pwgone0", "--port", "7000"],
+        "capturing on pwgone0",
+    );
+    ip(&["link", "del", "pwgone0"]);
+    let status = wait_exit(&mut watch.child, Duration::from_secs(5));
+    let stderr = watch.stderr();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: capturing on pwgone0: the interface went down or away"),
+        "{stderr}"
+    );
+}
+
+/// stdout is a pipe that nobody reads (`packet-watch | less`, and less is
+/// suspended), while packets keep coming: the pipe fills, and a write to
+/// it blocks for good. SIGTERM must still end the capture within 2 s, and
+/// say that output was lost.
+#[test]
+fn a_stdout_nobody_reads_holds_up_no_stop() {
+    private_network();
+    let target = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = target.local_addr().unwrap().port().to_string();
+    let mut child = Command::new(BIN)
+        .args(["--port", &port])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(Some(child.id()));
+    // The first line says the capture is on; after it, nobody reads (the
+    // pipe stays open, in `stdout`).
+    let (tx, first) = channel();
+    let mut out = child.stdout.take().unwrap();
+    thread::spawn(move || {
+        let mut line = [0u8; 16];
+        let read = out.read_exact(&mut line);
+        let _ = tx.send((read.map(|()| line), out));
+    });
+    let (line, stdout) = first.recv_timeout(DEADLINE).expect("no first line");
+    assert_eq!(&line.unwrap(), b"capturing on lo\n");
+    let (tx, stderr) = channel();
+    let mut err = child.stderr.take().unwrap();
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    // 100 000 lines of about 40 bytes: far more than a pipe (64 KiB) and
+    // the output queued inside packet-watch hold.
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..100_000 {
+        let _ = sender.send_to(b"x", target.local_addr().unwrap());
+    }
+    let started = Instant::now();
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let took = started.elapsed();
+    guard.0 = None;
+    let stderr = stderr.recv_timeout(DEADLINE).unwrap_or_default();
+    assert!(status.is_some(), "still running 10 s after SIGTERM");
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} to stop: {stderr}"
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: writing to stdout: ")
+            && stderr.contains("is anything reading it?"),
+        "{stderr}"
+    );
+    drop(stdout);
+}
+
+/// Kills a process by its id when a test fails before it ended.
+struct Guard(Option<u32>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: kill(2) on a child of ours.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
