@@ -76,7 +76,7 @@ impl Capture {
         // SAFETY: a valid NUL-terminated string.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
         if ifindex == 0 {
-            bail!("no interface named {interface} here (`ip link` lists them)");
+            bail!("no interface named {interface:?} here (`ip link` lists them)");
         }
 
         // 1. The socket, with protocol 0: nothing is queued on it yet.

@@ -188,14 +188,7 @@ pub fn run(opts: &Options) -> Result<()> {
         }
         None => {
             let stop = Stop::from_signals()?;
-            let mut pipeline = Pipeline::new(Printer::new(format, Some(stop.clone()))?, opts.count);
-            if let Some(path) = &opts.pcap {
-                let file = std::fs::File::create(path)
-                    .with_context(|| format!("creating {}", path.display()))?;
-                let out = Handoff::spawn("pcap", file, PCAP_BATCH, Some(stop.clone()))
-                    .context("starting the thread that writes the pcap file")?;
-                pipeline.pcap = Some(pcap::Writer::new(out, path, LinkType::Ethernet)?);
-            }
+            let pipeline = Pipeline::new(Printer::new(format, Some(stop.clone()))?, opts.count);
             live(opts, pipeline, &stop)
         }
     }
@@ -216,6 +209,15 @@ impl Pipeline {
 
 fn live(opts: &Options, mut pipeline: Pipeline, stop: &Stop) -> Result<()> {
     let mut capture = Capture::open(&opts.interface, &opts.ports)?;
+    // The file only now, as tcpdump does: a capture that cannot start (no
+    // privilege, no such interface) must not have emptied an existing file.
+    if let Some(path) = &opts.pcap {
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let out = Handoff::spawn("pcap", file, PCAP_BATCH, Some(stop.clone()))
+            .context("starting the thread that writes the pcap file")?;
+        pipeline.pcap = Some(pcap::Writer::new(out, path, LinkType::Ethernet)?);
+    }
     // Only now, with the filter attached and the socket bound, is the
     // capture really on: this line says so (tests wait for it).
     pipeline
