@@ -6,9 +6,10 @@
 //! filter), [`ring`] (the memory the kernel writes packets into), [`decode`]
 //! (peeling the layers), [`track`] (TCP's reliability, seen from outside),
 //! [`output`] (the three ways a packet is printed), [`pcap`] (the file
-//! format tcpdump and Wireshark read, and the thread that saves the ring's blocks to it), [`watch`], which ties them into the
-//! loop, and [`writer`], the thread that writes stdout so that the loop
-//! never waits for a pipe.
+//! format tcpdump and Wireshark read, and the thread that saves the ring's
+//! blocks to it), [`watch`], which ties them into the loop, and
+//! [`writer`], the thread that writes stdout so that the loop never waits
+//! for a pipe.
 
 pub mod bpf;
 pub mod capture;
