@@ -21,23 +21,16 @@
 //!
 //! Needs root or CAP_NET_RAW: seeing other programs' traffic is a privilege.
 
-use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use common::narrate;
 
 use crate::bpf::{self, Insn};
-use crate::decode::LinkType;
-use crate::pcap;
-use crate::ring::{Block, Ring};
+use crate::ring::Ring;
 
 /// An open, filtered, bound packet socket.
 pub struct Capture {
@@ -49,18 +42,6 @@ pub struct Capture {
     passed: u64,
     dropped: u64,
     interface: String,
-    /// The pcap file's writer thread, with `--pcap`.
-    saver: Option<Saver>,
-}
-
-/// The thread that writes the pcap file from the ring's blocks
-/// ([`pcap::save_blocks`]).
-struct Saver {
-    path: PathBuf,
-    /// Set when a block could not be handed over: the thread has ended.
-    failed: Arc<AtomicBool>,
-    /// Its result, sent as it ends.
-    ended: Receiver<io::Result<()>>,
 }
 
 /// One frame as the kernel handed it over.
@@ -164,7 +145,6 @@ impl Capture {
             passed: 0,
             dropped: 0,
             interface: interface.to_string(),
-            saver: None,
         })
     }
 
@@ -172,89 +152,12 @@ impl Capture {
     /// nothing new (never blocks: wait with `Stop::wait_readable` on the
     /// capture, which is an `AsFd`; poll() wakes when a block is ours).
     pub fn try_next(&mut self) -> Result<Option<Frame<'_>>> {
-        if self
-            .saver
-            .as_ref()
-            .is_some_and(|s| s.failed.load(Ordering::Relaxed))
-        {
-            // The writer has ended, with an error it says.
-            return self
-                .saved(None)
-                .and(Err(anyhow!("the pcap file's writer has ended")));
-        }
         Ok(self.ring.next_packet().map(|p| Frame {
             data: p.data,
             wire_len: p.wire_len,
             time: p.time,
             packet_type: p.packet_type,
         }))
-    }
-
-    /// Whether a frame is there to read. poll() can say "readable" when
-    /// none is: it looks at the last block the kernel handed over, and
-    /// while the pcap writer still holds that one, it says so at once,
-    /// every time.
-    pub fn ready(&self) -> bool {
-        self.ring.ready()
-    }
-
-    /// From now on, every packet read is also saved to `path` (created
-    /// now), by a thread of its own that writes the ring's blocks in place.
-    pub fn save_to(&mut self, path: &Path) -> Result<()> {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let (blocks, to_save) = channel::<Block>();
-        let (ended_tx, ended) = channel();
-        std::thread::Builder::new()
-            .name("pcap".to_string())
-            .spawn(move || {
-                let _ = ended_tx.send(pcap::save_blocks(file, LinkType::Ethernet, to_save));
-            })
-            .context("starting the thread that writes the pcap file")?;
-        let failed = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&failed);
-        self.ring.hand_blocks_to(move |block| {
-            // A block that cannot be sent is dropped, which gives it back.
-            if blocks.send(block).is_err() {
-                flag.store(true, Ordering::Relaxed);
-            }
-        });
-        self.saver = Some(Saver {
-            path: path.to_owned(),
-            failed,
-            ended,
-        });
-        Ok(())
-    }
-
-    /// The capture is over: the block it stopped in goes to the pcap file
-    /// with the packets read from it, and this waits up to `patience`
-    /// (`None`: as long as it takes) for the file to be complete.
-    pub fn finish(&mut self, patience: Option<Duration>) -> Result<()> {
-        self.ring.finish();
-        self.ring.stop_handing_on();
-        self.saved(patience)
-    }
-
-    /// What the pcap writer ended with, waiting up to `patience` (`None`:
-    /// as long as it takes) for it to end.
-    fn saved(&mut self, patience: Option<Duration>) -> Result<()> {
-        let Some(saver) = self.saver.take() else {
-            return Ok(());
-        };
-        let path = saver.path.display();
-        let result = match patience {
-            Some(patience) => saver.ended.recv_timeout(patience).map_err(|e| match e {
-                RecvTimeoutError::Timeout => io::Error::other(format!(
-                    "not written within {} s of the stop",
-                    patience.as_secs_f64()
-                )),
-                RecvTimeoutError::Disconnected => io::Error::other("the writer thread ended"),
-            }),
-            None => (saver.ended.recv()).map_err(|_| io::Error::other("the writer thread ended")),
-        };
-        result
-            .and_then(|r| r)
-            .with_context(|| format!("writing {path}"))
     }
 
     /// Waits up to `timeout` for the kernel to hand over a block; whether it

@@ -3,13 +3,11 @@
 //! (`main.rs`) only parses arguments and calls [`watch::run`].
 //!
 //! Reading order: [`capture`] (the packet socket), [`bpf`] (the kernel
-//! filter), [`ring`] (the memory the kernel writes packets into), [`decode`]
-//! (peeling the layers), [`track`] (TCP's reliability, seen from outside),
-//! [`output`] (the three ways a packet is printed), [`pcap`] (the file
-//! format tcpdump and Wireshark read, and the thread that saves the ring's
-//! blocks to it), [`watch`], which ties them into the loop, and
-//! [`writer`], the thread that writes stdout so that the loop never waits
-//! for a pipe.
+//! filter), [`ring`] (the memory the kernel writes packets into), [`decode`] (peeling the layers), [`track`] (TCP's reliability,
+//! seen from outside), [`output`] (the three ways a packet is printed),
+//! [`pcap`] (the file format tcpdump and Wireshark read), [`watch`],
+//! which ties them into the loop, and [`writer`], the thread that writes
+//! the output so that the loop never waits for a disk or a pipe.
 
 pub mod bpf;
 pub mod capture;

@@ -24,16 +24,14 @@
 //! largest packet we accept before anything is allocated for it.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, ErrorKind, IoSlice, Read, Write};
+use std::io::{self, BufReader, BufWriter, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 
 use crate::bpf::SNAPLEN;
 use crate::decode::LinkType;
-use crate::ring::Block;
 
 const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
 const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
@@ -48,36 +46,11 @@ fn linktype_number(link: LinkType) -> u32 {
     }
 }
 
-/// The 24-byte file header.
-pub fn file_header(link: LinkType) -> [u8; 24] {
-    let mut header = [0u8; 24];
-    header[0..4].copy_from_slice(&MAGIC_MICROS.to_le_bytes());
-    header[4..6].copy_from_slice(&2u16.to_le_bytes());
-    header[6..8].copy_from_slice(&4u16.to_le_bytes());
-    // thiszone and sigfigs: 0.
-    header[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
-    header[20..24].copy_from_slice(&linktype_number(link).to_le_bytes());
-    header
-}
-
-/// The 16-byte header of a record: `captured` bytes in the file, of a
-/// packet `wire_len` bytes long, seen at `time`.
-pub fn record_header(time: SystemTime, captured: usize, wire_len: usize) -> [u8; 16] {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let mut record = [0u8; 16];
-    // pcap's seconds are 32 bits: fine until 2106.
-    record[0..4].copy_from_slice(&(since.as_secs() as u32).to_le_bytes());
-    record[4..8].copy_from_slice(&since.subsec_micros().to_le_bytes());
-    record[8..12].copy_from_slice(&(captured as u32).to_le_bytes());
-    record[12..16].copy_from_slice(&(wire_len.max(captured) as u32).to_le_bytes());
-    record
-}
-
-/// Writes packets to a pcap file one at a time, through a buffer: the
-/// format at its simplest (the tests write their files with it). A live
-/// capture saves whole blocks of its ring instead ([`save_blocks`]).
-pub struct Writer {
-    out: BufWriter<File>,
+/// Writes packets to a pcap file as they are captured, through `W`: a
+/// `BufWriter`, or (a live capture) a [`crate::writer::Handoff`] to a
+/// thread of its own.
+pub struct Writer<W: Write = BufWriter<File>> {
+    out: W,
     path: PathBuf,
 }
 
@@ -85,26 +58,58 @@ impl Writer {
     /// Creates (or truncates) `path` and writes the file header.
     pub fn create(path: &Path, link: LinkType) -> Result<Writer> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        Writer::new(BufWriter::with_capacity(256 * 1024, file), path, link)
+    }
+}
+
+impl<W: Write> Writer<W> {
+    /// Writes the file header to `out`, which writes to `path`.
+    pub fn new(out: W, path: &Path, link: LinkType) -> Result<Writer<W>> {
+        let mut header = Vec::with_capacity(24);
+        header.extend(MAGIC_MICROS.to_le_bytes());
+        header.extend(2u16.to_le_bytes());
+        header.extend(4u16.to_le_bytes());
+        header.extend(0i32.to_le_bytes());
+        header.extend(0u32.to_le_bytes());
+        header.extend(SNAPLEN.to_le_bytes());
+        header.extend(linktype_number(link).to_le_bytes());
         let mut writer = Writer {
-            out: BufWriter::with_capacity(256 * 1024, file),
+            out,
             path: path.to_owned(),
         };
-        writer.put(&file_header(link))?;
+        writer.put(&header)?;
         Ok(writer)
     }
 
     /// Appends one packet: `data` as captured, `wire_len` as it was sent.
     pub fn write(&mut self, time: SystemTime, data: &[u8], wire_len: usize) -> Result<()> {
-        self.put(&record_header(time, data.len(), wire_len))?;
+        let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let mut record = [0u8; 16];
+        // pcap's seconds are 32 bits: fine until 2106.
+        record[0..4].copy_from_slice(&(since.as_secs() as u32).to_le_bytes());
+        record[4..8].copy_from_slice(&since.subsec_micros().to_le_bytes());
+        record[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        record[12..16].copy_from_slice(&(wire_len.max(data.len()) as u32).to_le_bytes());
+        self.put(&record)?;
         self.put(data)
     }
 
-    /// Pushes buffered packets to the file.
+    /// Pushes buffered packets towards the file (done whenever the capture
+    /// waits, so the file is complete up to the last quiet moment).
     pub fn flush(&mut self) -> Result<()> {
         let path = &self.path;
         self.out
             .flush()
             .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The writer, to finish with (a Handoff's `close`).
+    pub fn inner_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
@@ -113,45 +118,6 @@ impl Writer {
             .write_all(bytes)
             .with_context(|| format!("writing {}", path.display()))
     }
-}
-
-/// A live capture's pcap file, written on a thread of its own from the
-/// ring's blocks as the capture hands them over: the header, then for
-/// each block one `writev` (`write_vectored`) of record headers and the
-/// packets themselves, in place in the ring. Each byte of a packet is
-/// copied once, by the kernel, from the ring into the file; then the
-/// block goes back to the kernel. (A copy of each packet into a buffer of
-/// ours was half of the capture thread's time in a profile.)
-pub fn save_blocks(mut file: File, link: LinkType, blocks: Receiver<Block>) -> io::Result<()> {
-    file.write_all(&file_header(link))?;
-    let mut headers: Vec<[u8; 16]> = Vec::new();
-    for block in blocks {
-        headers.clear();
-        headers.extend((block.packets()).map(|p| record_header(p.time, p.data.len(), p.wire_len)));
-        let mut slices = Vec::with_capacity(2 * headers.len());
-        for (header, packet) in headers.iter().zip(block.packets()) {
-            slices.push(IoSlice::new(header));
-            slices.push(IoSlice::new(packet.data));
-        }
-        write_all_vectored(&mut file, &mut slices)?;
-        drop(slices);
-        block.release();
-    }
-    Ok(())
-}
-
-/// `write_vectored` until every slice is written (the kernel may take
-/// part of them, and at most IOV_MAX, 1024, per call).
-fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        match file.write_vectored(slices) {
-            Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero)),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// One packet read back from a file.

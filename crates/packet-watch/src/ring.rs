@@ -24,17 +24,10 @@
 //! written as an atomic with acquire/release ordering: we must not read a
 //! packet before the status says it is there, nor return the block before
 //! we are done with it.
-//!
-//! With `--pcap`, a block the capture has read is not given back at once:
-//! it goes to the pcap writer's thread as a [`Block`], which writes its
-//! packets to the file from where they are and then gives it back. The
-//! ring is the only buffer, as in tcpdump (the same 32 MiB), and no packet
-//! is copied by us.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -68,111 +61,18 @@ const PKT_LEN: usize = 16; // tp_len: bytes on the wire
 const PKT_MAC: usize = 24; // tp_mac: where the frame starts
 const PKT_PKTTYPE: usize = 48 + 10; // sockaddr_ll.sll_pkttype
 
-/// The memory shared with the kernel, unmapped when the last holder (the
-/// ring, or a block a writer thread still has) is gone.
-struct Mapping {
-    base: NonNull<u8>,
-    size: usize,
-}
-
-// SAFETY: the mapping is plain memory. Which parts a thread may read is
-// decided by block ownership (a block is read only while its status says
-// USER and by whoever holds it), and the status words are atomics.
-unsafe impl Send for Mapping {}
-unsafe impl Sync for Mapping {}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping we made, unmapped once, when nobody holds it.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.size) };
-    }
-}
-
-impl Mapping {
-    /// The word that says who owns block `n`.
-    fn status(&self, n: u32) -> &AtomicU32 {
-        let offset = (n * BLOCK_SIZE) as usize + BLOCK_STATUS;
-        // SAFETY: inside the mapping, 4-byte aligned (blocks are page aligned),
-        // and only ever accessed atomically by us.
-        unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast()) }
-    }
-
-    fn read_u32(&self, offset: usize) -> u32 {
-        debug_assert!(offset + 4 <= self.size);
-        // SAFETY: callers pass offsets inside the mapping.
-        unsafe {
-            self.base
-                .as_ptr()
-                .add(offset)
-                .cast::<u32>()
-                .read_unaligned()
-        }
-    }
-
-    fn read_u16(&self, offset: usize) -> u16 {
-        debug_assert!(offset + 2 <= self.size);
-        // SAFETY: as read_u32.
-        unsafe {
-            self.base
-                .as_ptr()
-                .add(offset)
-                .cast::<u16>()
-                .read_unaligned()
-        }
-    }
-
-    /// The packet whose header is at `at` in block `block`, and the offset
-    /// of the next one.
-    ///
-    /// SAFETY: the caller holds block `block` (its status is USER and it
-    /// was not handed on) for all of `'a`, so the kernel does not write it
-    /// while the returned slice lives, and the mapping outlives `'a`.
-    unsafe fn packet<'a>(&self, block: u32, at: usize) -> (Packet<'a>, usize) {
-        let block_end = ((block + 1) * BLOCK_SIZE) as usize;
-        let mac = at + usize::from(self.read_u16(at + PKT_MAC));
-        let snaplen = self.read_u32(at + PKT_SNAPLEN) as usize;
-        // The kernel wrote these; still, never read outside the block.
-        let data_end = (mac + snaplen).min(block_end).max(mac.min(block_end));
-        let mac = mac.min(data_end);
-        // SAFETY: [mac, data_end) lies inside this block of the mapping,
-        // which the caller holds.
-        let data =
-            unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(mac), data_end - mac) };
-        let time = UNIX_EPOCH
-            + Duration::new(
-                u64::from(self.read_u32(at + PKT_SEC)),
-                self.read_u32(at + PKT_NSEC).min(999_999_999),
-            );
-        let wire_len = self.read_u32(at + PKT_LEN) as usize;
-        // SAFETY: inside the packet's header, in the mapping.
-        let packet_type = unsafe { *self.base.as_ptr().add(at + PKT_PKTTYPE) };
-        let next = at + self.read_u32(at + PKT_NEXT) as usize;
-        let packet = Packet {
-            data,
-            wire_len,
-            time,
-            packet_type,
-        };
-        (packet, next)
-    }
-}
-
 /// The mapped ring and where we are in it.
 pub struct Ring {
-    map: Arc<Mapping>,
+    base: NonNull<u8>,
+    size: usize,
     /// The block we are reading (or waiting for).
     block: u32,
-    /// Packets of that block read so far, not read yet, and the offset of
-    /// the next one.
-    read: u32,
+    /// Packets of that block not read yet, and the offset of the next one.
     left: u32,
     next: usize,
-    /// The block we finished is handed on at the next call, once its last
-    /// packet is no longer borrowed.
-    finished: Option<Block>,
-    /// Who gets each finished block: by default it goes back to the kernel
-    /// at once; a writer thread can take it first ([`Ring::hand_blocks_to`]).
-    hand_on: Option<Box<dyn FnMut(Block) + Send>>,
+    /// The block we read is given back on the next call, once its last
+    /// frame is no longer borrowed.
+    release: Option<u32>,
 }
 
 /// One packet in the ring, borrowed until the next call.
@@ -181,56 +81,6 @@ pub struct Packet<'a> {
     pub wire_len: usize,
     pub time: SystemTime,
     pub packet_type: u8,
-}
-
-/// A block the capture has read, held until [`Block::release`] (or drop)
-/// gives it back to the kernel: the kernel will not write into it until
-/// then. It can be sent to another thread, which reads its packets in
-/// place, with no copy.
-pub struct Block {
-    map: Arc<Mapping>,
-    index: u32,
-    /// How many of its packets the capture read (all of them, unless it
-    /// stopped inside this block): only those are the capture's.
-    packets: u32,
-    released: bool,
-}
-
-impl Block {
-    /// The packets the capture read, in order.
-    pub fn packets(&self) -> impl Iterator<Item = Packet<'_>> {
-        let start = (self.index * BLOCK_SIZE) as usize;
-        let block_end = start + BLOCK_SIZE as usize;
-        let mut at = start + self.map.read_u32(start + BLOCK_FIRST) as usize;
-        (0..self.packets).map_while(move |_| {
-            if at + PKT_PKTTYPE >= block_end {
-                return None; // a corrupt offset: never read outside the block
-            }
-            // SAFETY: we hold this block until release.
-            let (packet, next) = unsafe { self.map.packet(self.index, at) };
-            at = next;
-            Some(packet)
-        })
-    }
-
-    /// Gives the block back to the kernel.
-    pub fn release(mut self) {
-        self.give_back();
-    }
-
-    fn give_back(&mut self) {
-        if !self.released {
-            self.released = true;
-            // Release: after all our reads of the block.
-            (self.map.status(self.index)).store(TP_STATUS_KERNEL, Ordering::Release);
-        }
-    }
-}
-
-impl Drop for Block {
-    fn drop(&mut self) {
-        self.give_back();
-    }
 }
 
 impl Ring {
@@ -266,50 +116,51 @@ impl Ring {
         if base == libc::MAP_FAILED {
             return Err(io::Error::last_os_error()).context("mapping the packet ring (mmap)");
         }
-        let base = NonNull::new(base.cast()).context("mmap returned null")?;
         Ok(Ring {
-            map: Arc::new(Mapping { base, size }),
+            base: NonNull::new(base.cast()).context("mmap returned null")?,
+            size,
             block: 0,
-            read: 0,
             left: 0,
             next: 0,
-            finished: None,
-            hand_on: None,
+            release: None,
         })
     }
 
-    /// From now on every block the capture has read goes to `hand_on`
-    /// (a writer thread), which gives it back to the kernel when done.
-    pub fn hand_blocks_to(&mut self, hand_on: impl FnMut(Block) + Send + 'static) {
-        self.hand_on = Some(Box::new(hand_on));
+    /// The word that says who owns block `n`.
+    fn status(&self, n: u32) -> &AtomicU32 {
+        let offset = (n * BLOCK_SIZE) as usize + BLOCK_STATUS;
+        // SAFETY: inside the mapping, 4-byte aligned (blocks are page aligned),
+        // and only ever accessed atomically by us.
+        unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast()) }
     }
 
-    /// Finished blocks go back to the kernel at once again (dropping the
-    /// writer's end, so that the writer sees the last block came).
-    pub fn stop_handing_on(&mut self) {
-        self.hand_on = None;
-    }
-
-    /// Whether [`Ring::next_packet`] has something: a packet left in the
-    /// block being read, or the next block handed over.
-    pub fn ready(&self) -> bool {
-        self.left > 0 || self.map.status(self.block).load(Ordering::Acquire) & TP_STATUS_USER != 0
+    fn read_u32(&self, offset: usize) -> u32 {
+        // SAFETY: callers pass offsets inside the mapping (checked against size).
+        unsafe {
+            self.base
+                .as_ptr()
+                .add(offset)
+                .cast::<u32>()
+                .read_unaligned()
+        }
     }
 
     /// The next packet, or `None` when the kernel has handed us nothing new
     /// (then wait for the socket to be readable: poll() says when a block
     /// is ours).
     pub fn next_packet(&mut self) -> Option<Packet<'_>> {
-        self.hand_on_finished();
+        if let Some(done) = self.release.take() {
+            // Give the finished block back; Release: after all our reads.
+            self.status(done).store(TP_STATUS_KERNEL, Ordering::Release);
+        }
         if self.left == 0 {
             // Acquire: the packets are visible once the status says USER.
-            if self.map.status(self.block).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+            if self.status(self.block).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
                 return None;
             }
             let start = (self.block * BLOCK_SIZE) as usize;
-            self.read = 0;
-            self.left = self.map.read_u32(start + BLOCK_NUM_PKTS);
-            self.next = start + self.map.read_u32(start + BLOCK_FIRST) as usize;
+            self.left = self.read_u32(start + BLOCK_NUM_PKTS);
+            self.next = start + self.read_u32(start + BLOCK_FIRST) as usize;
             if self.left == 0 {
                 self.finish_block();
                 return self.next_packet();
@@ -317,48 +168,59 @@ impl Ring {
         }
         let at = self.next;
         let block_end = ((self.block + 1) * BLOCK_SIZE) as usize;
-        // SAFETY: the status said USER, and we hand the block on only once
-        // this packet is no longer borrowed (at the next call).
-        let (packet, next) = unsafe { self.map.packet(self.block, at) };
-        self.read += 1;
+        let mac = at + usize::from(self.read_u16(at + PKT_MAC));
+        let snaplen = self.read_u32(at + PKT_SNAPLEN) as usize;
+        // The kernel wrote these; still, never read outside the block.
+        let data_end = (mac + snaplen).min(block_end).max(mac.min(block_end));
+        let mac = mac.min(data_end);
+        // SAFETY: [mac, data_end) lies inside this block of the mapping,
+        // which stays ours (not released) until the next call.
+        let data =
+            unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(mac), data_end - mac) };
+        let time = UNIX_EPOCH
+            + Duration::new(
+                u64::from(self.read_u32(at + PKT_SEC)),
+                self.read_u32(at + PKT_NSEC).min(999_999_999),
+            );
+        let wire_len = self.read_u32(at + PKT_LEN) as usize;
+        // SAFETY: inside the packet's header, in the mapping.
+        let packet_type = unsafe { *self.base.as_ptr().add(at + PKT_PKTTYPE) };
         self.left -= 1;
-        self.next = next;
-        if self.left == 0 || self.next + PKT_PKTTYPE >= block_end {
+        self.next = at + self.read_u32(at + PKT_NEXT) as usize;
+        if self.left == 0 || self.next >= block_end {
             self.left = 0;
             self.finish_block();
         }
-        Some(packet)
+        Some(Packet {
+            data,
+            wire_len,
+            time,
+            packet_type,
+        })
     }
 
-    /// The capture is over: hands on the block it stopped in, with the
-    /// packets it read from it (a writer must save exactly those).
-    pub fn finish(&mut self) {
-        self.hand_on_finished();
-        if self.left > 0 {
-            self.left = 0;
-            self.finish_block();
-            self.hand_on_finished();
+    fn read_u16(&self, offset: usize) -> u16 {
+        // SAFETY: as read_u32.
+        unsafe {
+            self.base
+                .as_ptr()
+                .add(offset)
+                .cast::<u16>()
+                .read_unaligned()
         }
     }
 
-    /// This block is read: hand it on at the next call, move on.
+    /// This block is read: give it back on the next call, move on.
     fn finish_block(&mut self) {
-        self.finished = Some(Block {
-            map: Arc::clone(&self.map),
-            index: self.block,
-            packets: self.read,
-            released: false,
-        });
+        self.release = Some(self.block);
         self.block = (self.block + 1) % BLOCKS;
     }
+}
 
-    fn hand_on_finished(&mut self) {
-        if let Some(block) = self.finished.take() {
-            match &mut self.hand_on {
-                Some(hand_on) => hand_on(block),
-                None => block.release(),
-            }
-        }
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: the mapping we made, unmapped once.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.size) };
     }
 }
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use common::log;
 use common::stop::{Stop, Wait};
 
@@ -16,6 +16,7 @@ use crate::output::{Format, Printer, Shown};
 use crate::pcap;
 use crate::ring::RETIRE_WAIT;
 use crate::track::Tracker;
+use crate::writer::Handoff;
 
 #[derive(clap::Args, Debug)]
 pub struct Options {
@@ -55,14 +56,14 @@ const DRAIN: Duration = Duration::from_millis(500);
 /// Then how long the writer threads get to write what is left: a stdout
 /// that nobody reads must not hold up a stop.
 const CLOSE: Duration = Duration::from_secs(1);
-/// How long to wait when poll() says "readable" but the ring has nothing
-/// for us yet (see `Capture::ready`).
-const HELD: Duration = Duration::from_millis(1);
+/// The pcap file is handed to its writer thread in batches of this size.
+const PCAP_BATCH: usize = 256 * 1024;
 
 /// Everything a frame goes through, whatever its source.
 struct Pipeline {
     printer: Printer,
     tracker: Tracker,
+    pcap: Option<pcap::Writer<Handoff>>,
     ports: Vec<u16>,
     shown: u64,
     count: Option<u64>,
@@ -88,6 +89,9 @@ impl Pipeline {
                 return Ok(false);
             }
         }
+        if let Some(writer) = &mut self.pcap {
+            writer.write(time, data, wire_len)?;
+        }
         let seen = match (&packet.transport, packet.endpoints()) {
             (Transport::Tcp(tcp), Some((src, dst))) => {
                 let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -109,13 +113,25 @@ impl Pipeline {
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.printer.flush()
+        self.printer.flush()?;
+        if let Some(writer) = &mut self.pcap {
+            writer.flush()?;
+        }
+        Ok(())
     }
 
-    /// Waits up to `patience` (`None`: as long as it takes) until every
-    /// line is written.
+    /// Waits until every line and packet is written: up to `patience` in
+    /// all (`None`: as long as it takes).
     fn close(&mut self, patience: Option<Duration>) -> Result<()> {
-        self.printer.close(patience)
+        let deadline = patience.map(|p| Instant::now() + p);
+        let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.printer.close(left())?;
+        if let Some(writer) = &mut self.pcap {
+            let path = writer.path().display().to_string();
+            let patience = left();
+            (writer.inner_mut().close(patience)).with_context(|| format!("writing {path}"))?;
+        }
+        Ok(())
     }
 
     /// What each TCP connection did, on stderr.
@@ -183,6 +199,7 @@ impl Pipeline {
         Pipeline {
             printer,
             tracker: Tracker::default(),
+            pcap: None,
             ports: Vec::new(),
             shown: 0,
             count,
@@ -195,28 +212,27 @@ fn live(opts: &Options, mut pipeline: Pipeline, stop: &Stop) -> Result<()> {
     // The file only now, as tcpdump does: a capture that cannot start (no
     // privilege, no such interface) must not have emptied an existing file.
     if let Some(path) = &opts.pcap {
-        capture.save_to(path)?;
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let out = Handoff::spawn("pcap", file, PCAP_BATCH, Some(stop.clone()))
+            .context("starting the thread that writes the pcap file")?;
+        pipeline.pcap = Some(pcap::Writer::new(out, path, LinkType::Ethernet)?);
     }
     // Only now, with the filter attached and the socket bound, is the
     // capture really on: this line says so (tests wait for it).
     pipeline
         .printer
         .line(&format!("capturing on {}", opts.interface))?;
-    let looped = capture_loop(&mut capture, &mut pipeline, stop);
-    // The writers finish what they have: after a stop, within a second in
-    // all (a stdout that nobody reads must not hold up a stop).
-    let deadline = (stop.is_stopped() || looped.is_err()).then(|| Instant::now() + CLOSE);
-    let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    let printed = pipeline.close(left());
-    let saved = capture.finish(left());
-    looped?;
+    capture_loop(&mut capture, &mut pipeline, stop)?;
+    // After a stop, a writer blocked on a pipe nobody reads gets a second.
+    pipeline.close(stop.is_stopped().then_some(CLOSE))?;
     pipeline.summary();
     let (passed, dropped) = capture.statistics()?;
     log!(
         "captured {} packets; kernel: {passed} passed the filter, {dropped} dropped",
         pipeline.shown
     );
-    printed.and(saved)
+    Ok(())
 }
 
 /// Reads the ring until a stop (then what was queued, for at most DRAIN),
@@ -249,15 +265,7 @@ fn capture_loop(capture: &mut Capture, pipeline: &mut Pipeline, stop: &Stop) -> 
             return Ok(());
         }
         match stop.wait_readable(capture, None)? {
-            Wait::Ready => {
-                capture.check()?;
-                // "Readable" with nothing to read: the pcap writer holds the
-                // block poll() looks at. Give it a moment rather than ask
-                // again at once, which would spin.
-                if !capture.ready() && stop.wait_timeout(HELD) {
-                    drain_until = Some(Instant::now() + DRAIN);
-                }
-            }
+            Wait::Ready => capture.check()?,
             Wait::Stopped | Wait::TimedOut => drain_until = Some(Instant::now() + DRAIN),
         }
     }

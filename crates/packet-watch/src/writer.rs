@@ -1,21 +1,20 @@
-//! Writing stdout, on a thread of its own. The capture must empty the
-//! ring as fast as the kernel fills it, and a `write` can block for
-//! milliseconds: a pipe whose reader is slow (`packet-watch | less`), or
-//! stopped. Every millisecond the capture spends blocked is packets the
-//! kernel drops (a profile of a busy capture showed a quarter of its time
-//! inside `write`). (The pcap file has a thread of its own too, which
-//! writes the ring's blocks in place: [`crate::pcap::save_blocks`].)
+//! Writing, on a thread of its own. The capture must empty the ring as fast
+//! as the kernel fills it, and a `write` can block for milliseconds: the
+//! page cache filling up under a pcap file, a pipe whose reader is slow
+//! (`packet-watch | less`), or stopped. Every millisecond the capture spends
+//! blocked is packets the kernel drops (a profile of a busy capture showed
+//! a quarter of its time inside `write`).
 //!
 //! So the capture only fills buffers, and hands each full one to a writer
-//! thread that owns stdout and does the blocking. The empty buffers come
-//! back for reuse: no allocation per batch. At most [`BUFFERS`] are in
-//! flight, so memory stays bounded: when the writer falls that far behind,
-//! the capture waits for it (and the kernel's drop count shows it), but
-//! never past a stop.
+//! thread that owns the file or stdout and does the blocking. The empty
+//! buffers come back for reuse: no allocation per batch. At most
+//! [`BUFFERS`] are in flight, so memory stays bounded: when the writer falls
+//! that far behind, the capture waits for it (and the kernel's drop count
+//! shows it), but never past a stop.
 //!
 //! ```text
 //! capture thread                          writer thread
-//!   buf <- lines
+//!   buf <- lines / pcap records
 //!   buf full: send(buf) ---- full ----->  write_all(buf)   (may block)
 //!   buf <- an empty one <--- empty -----  buf.clear()
 //! ```
