@@ -571,7 +571,8 @@ capture_round() {
     PIDS+=("$!")
     exec {fd}<&-
     # tcpdump says `listening on IFACE` on stderr once its filter is set.
-    # -B 32768: a 32 MiB ring, the size packet-watch maps (tcpdump: 2 MiB).
+    # -B 32768: 32 MiB, what packet-watch holds in all (a 30 MiB ring and
+    # 2 MiB of pcap data in flight to its writer thread; tcpdump: 2 MiB).
     "${run_on[@]}" tcpdump -i "$iface" -n -B 32768 -w "$WORK/td.pcap" "port $port" 2>"$WORK/cap-td.fifo" &
     dump_pid=$!
     PIDS+=("$dump_pid")

@@ -117,7 +117,7 @@ impl Capture {
         // 3. The ring: the kernel writes accepted packets into memory we map.
         let ring = Ring::map(&fd)?;
         narrate!(
-            "setsockopt(PACKET_RX_RING, TPACKET_V3) + mmap: a 32 MiB ring shared with the kernel"
+            "setsockopt(PACKET_RX_RING, TPACKET_V3) + mmap: a 30 MiB ring shared with the kernel"
         );
 
         // 4. bind: all protocols (ETH_P_ALL) on this one interface.
