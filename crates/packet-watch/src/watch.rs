@@ -224,15 +224,17 @@ fn live(opts: &Options, mut pipeline: Pipeline, stop: &Stop) -> Result<()> {
         .printer
         .line(&format!("capturing on {}", opts.interface))?;
     capture_loop(&mut capture, &mut pipeline, stop)?;
-    // After a stop, a writer blocked on a pipe nobody reads gets a second.
-    pipeline.close(stop.is_stopped().then_some(CLOSE))?;
+    // After a stop, a writer blocked on a pipe nobody reads (or a disk far
+    // behind) gets a second; if that is not enough, the summary still
+    // comes, then the error says what was not written.
+    let closed = pipeline.close(stop.is_stopped().then_some(CLOSE));
     pipeline.summary();
     let (passed, dropped) = capture.statistics()?;
     log!(
         "captured {} packets; kernel: {passed} passed the filter, {dropped} dropped",
         pipeline.shown
     );
-    Ok(())
+    closed
 }
 
 /// Reads the ring until a stop (then what was queued, for at most DRAIN),
