@@ -21,7 +21,8 @@
 # load elsewhere on the machine hits them all alike. bench/README.md says
 # how to read the table.
 #
-# Environment: ROUNDS (default 3), QUICK=1 (smaller loads, for trying it out).
+# Environment: ROUNDS (default 3), QUICK=1 (smaller loads, for trying it out),
+# CAPTURE_ROUNDS (streams for the capture row, default ROUNDS).
 
 set -u
 
@@ -47,6 +48,7 @@ if [ "${QUICK:-0}" = 1 ]; then
     STRACE_FRAMES=5000
     ROUNDS=1
 fi
+CAPTURE_ROUNDS=${CAPTURE_ROUNDS:-$ROUNDS}
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
@@ -490,10 +492,13 @@ fi
 # tcp-echo stream with the same port filter and both writing a pcap, at the
 # same time, on the server's end of a lab link (MTU 1500, offloads off, so
 # every segment is one packet; on loopback when the lab cannot be built,
-# where GSO makes 64 KiB packets and far fewer of them). Sets R[cap*]: the
-# packets each captured and the drops the kernel counted for each.
+# where GSO makes 64 KiB packets and far fewer of them). CAPTURE_ROUNDS
+# streams (default ROUNDS), each with a fresh packet-watch and tcpdump; sets
+# R[cap*] to the medians: the packets each captured and the drops the kernel
+# counted for each (every round is logged, with the load average).
+# shellcheck disable=SC2034 # `on` and `client` are read through capture_round's namerefs
 bench_packet_watch() {
-    local lab=pwb where server_pid watch_pid dump_pid reader fd line port iface host
+    local lab=pwb where server_pid fd line port iface host round
     local -a on=() client=()
     R[capwhere,x]="-"
     if [ ! -x "$BIN/packet-watch" ] || [ ! -x "$BIN/tcp-echo" ]; then
@@ -516,10 +521,10 @@ bench_packet_watch() {
         client=()
         iface=lo host=127.0.0.1
     fi
-    log "capture: packet-watch and tcpdump on one $((STREAM_BYTES >> 20)) MiB tcp-echo stream ($where)"
+    log "capture: packet-watch and tcpdump on $CAPTURE_ROUNDS $((STREAM_BYTES >> 20)) MiB tcp-echo streams ($where)"
     # One fifo per process: a reader sees EOF when its own writer exits.
     rm -f "$WORK"/cap-*.fifo
-    mkfifo "$WORK/cap-server.fifo" "$WORK/cap-pw.fifo" "$WORK/cap-td.fifo"
+    mkfifo "$WORK/cap-server.fifo"
     "${on[@]}" "$BIN/tcp-echo" server --host "$host" --port 0 >"$WORK/cap-server.fifo" 2>/dev/null &
     server_pid=$!
     PIDS+=("$server_pid")
@@ -534,7 +539,29 @@ bench_packet_watch() {
         "$ROOT/scripts/lab.sh" down --name "$lab" >/dev/null 2>&1
         return
     fi
-    "${on[@]}" "$BIN/packet-watch" --interface "$iface" --port "$port" --pcap "$WORK/pw.pcap" \
+    for round in $(seq "$CAPTURE_ROUNDS"); do
+        capture_round "$round" "$iface" "$host" "$port" on client
+    done
+    stop "$server_pid"
+    [ "$where" = "lab link" ] && "$ROOT/scripts/lab.sh" down --name "$lab" >/dev/null 2>&1
+    local k
+    for k in cappw cappwdrop captd captddrop; do
+        R[$k,x]=$(median "${SAMPLES[$k,x]:-}")
+    done
+    R[capwhere,x]=$where
+    log "capture: medians of $CAPTURE_ROUNDS: packet-watch ${R[cappw,x]:-?} captured, ${R[cappwdrop,x]:-?} dropped;" \
+        "tcpdump ${R[captd,x]:-?} captured, ${R[captddrop,x]:-?} dropped"
+}
+
+# capture_round N IFACE HOST PORT ON CLIENT: one stream with both captures on
+# it (ON and CLIENT name the arrays of the lab's run commands); adds each
+# figure to SAMPLES[cap*,x].
+capture_round() {
+    local round=$1 iface=$2 host=$3 port=$4 watch_pid dump_pid reader fd line load stream pw pwd td tdd
+    local -n run_on=$5 run_client=$6
+    rm -f "$WORK/cap-pw.fifo" "$WORK/cap-td.fifo" "$WORK/pw.pcap" "$WORK/td.pcap"
+    mkfifo "$WORK/cap-pw.fifo" "$WORK/cap-td.fifo"
+    "${run_on[@]}" "$BIN/packet-watch" --interface "$iface" --port "$port" --pcap "$WORK/pw.pcap" \
         >"$WORK/cap-pw.fifo" 2>"$WORK/pw.err" &
     watch_pid=$!
     PIDS+=("$watch_pid")
@@ -544,8 +571,9 @@ bench_packet_watch() {
     PIDS+=("$!")
     exec {fd}<&-
     # tcpdump says `listening on IFACE` on stderr once its filter is set.
-    # -B 32768: a 32 MiB ring, the size packet-watch maps (tcpdump: 2 MiB).
-    "${on[@]}" tcpdump -i "$iface" -n -B 32768 -w "$WORK/td.pcap" "port $port" 2>"$WORK/cap-td.fifo" &
+    # -B 32768: 32 MiB, what packet-watch holds in all (a 30 MiB ring and
+    # 2 MiB of pcap data in flight to its writer thread; tcpdump: 2 MiB).
+    "${run_on[@]}" tcpdump -i "$iface" -n -B 32768 -w "$WORK/td.pcap" "port $port" 2>"$WORK/cap-td.fifo" &
     dump_pid=$!
     PIDS+=("$dump_pid")
     exec {fd}<"$WORK/cap-td.fifo"
@@ -554,23 +582,24 @@ bench_packet_watch() {
     reader=$!
     PIDS+=("$reader")
     exec {fd}<&-
-    line=$(load "capture stream" "${client[@]}" "$BIN/tcp-echo" client --host "$host" --port "$port" --bytes "$STREAM_BYTES")
-    R[capstream,x]=$line
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    stream=$(load "capture stream" "${run_client[@]}" "$BIN/tcp-echo" client --host "$host" --port "$port" --bytes "$STREAM_BYTES")
     kill -INT "$watch_pid" "$dump_pid" 2>/dev/null
     wait "$watch_pid" "$dump_pid" 2>/dev/null
     wait "$reader" 2>/dev/null # tcpdump's statistics, complete at its exit
-    stop "$server_pid"
-    [ "$where" = "lab link" ] && "$ROOT/scripts/lab.sh" down --name "$lab" >/dev/null 2>&1
     # packet-watch: `captured N packets; kernel: P passed the filter, D dropped`
     line=$(grep '^captured ' "$WORK/pw.err")
-    R[cappw,x]=$(sed -nE 's/^captured ([0-9]+) packets.*/\1/p' <<<"$line")
-    R[cappwdrop,x]=$(sed -nE 's/.*, ([0-9]+) dropped$/\1/p' <<<"$line")
+    pw=$(sed -nE 's/^captured ([0-9]+) packets.*/\1/p' <<<"$line")
+    pwd=$(sed -nE 's/.*, ([0-9]+) dropped$/\1/p' <<<"$line")
     # tcpdump: `N packets captured` ... `D packets dropped by kernel`
-    R[captd,x]=$(sed -nE 's/^([0-9]+) packets captured$/\1/p' "$WORK/td.err")
-    R[captddrop,x]=$(sed -nE 's/^([0-9]+) packets dropped by kernel$/\1/p' "$WORK/td.err")
-    R[capwhere,x]=$where
-    log "capture: packet-watch ${R[cappw,x]:-?} captured, ${R[cappwdrop,x]:-?} dropped;" \
-        "tcpdump ${R[captd,x]:-?} captured, ${R[captddrop,x]:-?} dropped; stream: ${R[capstream,x]}"
+    td=$(sed -nE 's/^([0-9]+) packets captured$/\1/p' "$WORK/td.err")
+    tdd=$(sed -nE 's/^([0-9]+) packets dropped by kernel$/\1/p' "$WORK/td.err")
+    add_sample cappw x "$pw"
+    add_sample cappwdrop x "$pwd"
+    add_sample captd x "$td"
+    add_sample captddrop x "$tdd"
+    log "capture round $round (load average $load): packet-watch ${pw:-?} captured, ${pwd:-?} dropped;" \
+        "tcpdump ${td:-?} captured, ${tdd:-?} dropped; stream: $stream"
 }
 bench_packet_watch
 # ---------------------------------------------------------------- http-basics

@@ -12,6 +12,7 @@ cannot run is a failed row, never a skipped one.
 import ipaddress
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -23,7 +24,7 @@ import threading
 import time
 
 import hostile
-from hostile import BIN, Server, connect, n, probe_echo, probe_length, probe_line, probe_zen, recvall
+from hostile import BIN, RSS_LIMIT_KB, TIMEOUT, Server, connect, n, probe_echo, probe_length, probe_line, probe_zen, recvall
 
 STOP_LIMIT = 2.0  # seconds: every server stops within this, whatever peers do
 
@@ -383,7 +384,8 @@ COMMANDS = [['tcp-echo', 'server'], ['tcp-echo', 'client'],
             # (broadcast-send takes no flag but --host and --port: nothing to try)
             ['udp-datagrams', 'broadcast-listen'],
             ['framing', 'server'], ['framing', 'client'], ['framing', 'upper-server'], ['framing', 'deadlock-client'],
-            ['resolver-dump'], ['event-loop', 'server'], ['event-loop', 'client']]
+            ['resolver-dump'], ['event-loop', 'server'], ['event-loop', 'client'],
+            ['udp-realtime', 'send'], ['udp-realtime', 'receive'], ['packet-watch']]
 
 SKIP_FLAGS = {'--port', '--host', '--help', '--version', '--trace'}
 
@@ -398,19 +400,25 @@ def try_value(cmd, flag, value, refused):
     """Runs one command with one extreme value: a usage error (2), a clean
     failure (1) or a run (0, or a server we stop) are fine; a panic, an
     abort or a crash is not."""
-    args = [path(cmd[0])] + cmd[1:] + [flag, value]
+    args = [os.path.abspath(path(cmd[0]))] + cmd[1:] + [flag, value]
     if cmd[0] != 'resolver-dump':
-        args += ['--port', '0' if cmd[-1] in ('server', 'upper-server', 'broadcast-listen') else str(refused)]
+        # (packet-watch's --port is its filter: the refused port will do.)
+        args += ['--port', '0' if cmd[-1] in ('server', 'upper-server', 'broadcast-listen', 'receive') else str(refused)]
     else:
         args += ['localhost']
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # A server that accepted the value says `listening on`: stop it at once.
+    # In a directory of its own: a value taken as a file name (--pcap 0,
+    # --wav -1) makes its file there.
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=_scratch())
+    # A server that accepted the value says `listening on` (a capture,
+    # `capturing on`): stop it at once.
     first = []
     reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
     reader.start()
     reader.join(3)
-    if first and first[0].startswith(b'listening on'):
-        poke(first[0])
+    if first and first[0].startswith((b'listening on', b'capturing on')):
+        if first[0].startswith(b'listening on'):
+            poke(first[0])
         proc.send_signal(signal.SIGTERM)
     try:
         out, err = proc.communicate(timeout=3)
@@ -430,6 +438,16 @@ def try_value(cmd, flag, value, refused):
     if proc.returncode == 2 and 'error' not in err:
         return 'usage error without a message'
     return None
+
+
+_scratch_dir = []
+
+
+def _scratch():
+    """A temporary directory for the CLI extremes' stray files, removed at exit."""
+    if not _scratch_dir:
+        _scratch_dir.append(tempfile.TemporaryDirectory(prefix='soak-cli-'))
+    return _scratch_dir[0].name
 
 
 def cli_extremes(rows):
@@ -941,10 +959,238 @@ def threaded_memory(rows):
             server.kill()
 
 
+# ---- 11. udp-realtime: hostile datagrams, stops in every state, closed pipes
+
+class Receiver(Server):
+    """`udp-realtime receive` on port 0, its stdout lines kept (the counters
+    line comes last); `closed` is 'stdout' or 'stderr' for a pipe whose
+    reader goes away right after the `listening on` line."""
+
+    def __init__(self, args, closed=None):
+        cmd = [path('udp-realtime'), 'receive', '--port', '0', '--playout-ms', '300'] + args
+        self.name, self.stderr, self.stdout = 'udp-realtime receive', [], []
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        if closed == 'stderr':
+            self.proc.stderr.close()
+        else:
+            threading.Thread(target=self._drain, args=(self.proc.stderr, self.stderr), daemon=True).start()
+        match = re.fullmatch(r'listening on (\S+):(\d+)\n', self._first_line())
+        if not match:
+            self.proc.kill()
+            raise RuntimeError('udp-realtime receive: no listening line')
+        self.host, self.port = match.group(1).strip('[]'), int(match.group(2))
+        if closed == 'stdout':
+            self.proc.stdout.close()
+        else:
+            threading.Thread(target=self._drain, args=(self.proc.stdout, self.stdout), daemon=True).start()
+
+    def counters(self):
+        """The last stdout line's counters (the reader may lag the exit: up to 2 s)."""
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            for line in list(self.stdout):
+                if line.startswith('frames='):
+                    return dict(pair.split('=') for pair in line.split())
+            time.sleep(0.05)  # polling a list another thread fills, bounded
+        return None
+
+
+def realtime_datagram(seq, copies=0, pcm=b'\0' * 640):
+    """The lesson's wire format (crates/udp-realtime/src/wire.rs)."""
+    head = b'SLRT' + struct.pack('!IIB', seq & 0xFFFFFFFF, (seq * 320) & 0xFFFFFFFF, copies)
+    return head + b''.join(struct.pack('!BH', d, 160) + b'\x7f' * 160 for d in range(1, copies + 1)) + pcm
+
+
+def realtime_stream(port, frames, also=None):
+    """`frames` datagrams, one every 20 ms (the sender's pace), from one socket."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    start = time.monotonic()
+    try:
+        for seq in range(frames):
+            sock.sendto(realtime_datagram(seq, 1), ('127.0.0.1', port))
+            if also:
+                also(sock, seq)
+            wait = start + (seq + 1) * 0.02 - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)  # the stream's pace (20 ms frames), not synchronisation
+    finally:
+        sock.close()
+
+
+def realtime_end(receiver):
+    """The receiver ends by itself 2 s after the last datagram: its exit
+    code (None if it did not, within 10 s: then it is killed)."""
+    try:
+        return receiver.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        receiver.kill()
+        return None
+
+
+def realtime_stop(rows, label, receiver, started, want_frames=None):
+    """SIGTERM within 2 s (or, `ends`, its own end), exit 0, the counters
+    line printed, no panic."""
+    if label.startswith('SIGTERM'):
+        code, seconds = receiver.stop(signal.SIGTERM)
+    else:
+        code, seconds = realtime_end(receiver), 0
+    counters = receiver.counters()
+    held = code == 0 and seconds < STOP_LIMIT and counters is not None and not receiver.panicked()
+    if want_frames is not None:
+        held = held and counters is not None and want_frames(counters)
+    how = 'exit %s in %.2f s' % (code, seconds) if label.startswith('SIGTERM') else 'ended by itself, exit %s' % code
+    row(rows, 'udp-realtime receive', label, 1, time.monotonic() - started, held,
+        '%s; %s' % (how, ' '.join('%s=%s' % kv for kv in (counters or {}).items())))
+
+
+def realtime(rows):
+    """udp-realtime's receiver against what the network and strangers send,
+    stopped in every state; both sides with closed pipes."""
+    rng = random.Random(14)
+
+    # Garbage of every size (65 000 bytes: more than the receive buffer),
+    # a stranger's stream, forged jumps of 2^31 and duplicates: only
+    # `invalid` and `duplicate` grow, memory stays put, the stream plays.
+    started = time.monotonic()
+    receiver = Receiver([])
+    try:
+        junk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        to = ('127.0.0.1', receiver.port)
+        sizes = [0, 1, 4, 12, 13, 652, 653, 654, 816, 979, 980, 2048, 65000]
+        garbage = n(20000)
+        for i in range(garbage):
+            size = sizes[i % len(sizes)] if i % 3 else rng.randrange(0, 1200)
+            data = bytes(rng.getrandbits(8) for _ in range(min(size, 64))) * (size // 64 + 1)
+            if i % 2:
+                # The magic, then K = 255: never a valid datagram by chance
+                # (one from this socket would make it the stream's sender).
+                data = b'SLRT' + data[:8] + b'\xff' + data
+            try:
+                junk.sendto(data[:size], to)
+            except OSError:
+                pass  # ENOBUFS under the flood: that one is not sent
+        before = receiver.rss_kb()
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+        def hostile(sock, seq):
+            sock.sendto(realtime_datagram(seq), to)  # a duplicate of each
+            sock.sendto(realtime_datagram(seq + (1 << 31)), to)  # a forged jump
+            stranger.sendto(realtime_datagram(seq), to)  # another stream
+        realtime_stream(receiver.port, 100, hostile)
+        after = receiver.rss_kb()
+        # A few late frames on a busy machine are fine: most must play.
+        realtime_stop(rows, 'garbage, strangers, jumps', receiver, started,
+                      lambda c: c['frames'] == '100' and int(c['primary']) >= 90 and int(c['invalid']) >= 200
+                      and int(c['duplicate']) >= 90 and after < RSS_LIMIT_KB)
+        rows[-1] = rows[-1][:5] + (rows[-1][5] + '; %d garbage sent; RSS %d->%d KB' % (garbage, before, after),)
+    finally:
+        receiver.kill()
+
+    # A stop before any datagram, while a stream plays, and during a flood.
+    started = time.monotonic()
+    receiver = Receiver([])
+    try:
+        realtime_stop(rows, 'SIGTERM before a stream', receiver, started)
+    finally:
+        receiver.kill()
+    started = time.monotonic()
+    receiver = Receiver([])
+    try:
+        realtime_stream(receiver.port, 25)
+        realtime_stop(rows, 'SIGTERM while a stream plays', receiver, started, lambda c: int(c['frames']) > 0)
+    finally:
+        receiver.kill()
+    started = time.monotonic()
+    receiver = Receiver([])
+    going, done = threading.Event(), threading.Event()
+
+    def flood():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(2000000):  # bounded; the stop comes long before
+            if done.is_set():
+                break
+            try:
+                sock.sendto(realtime_datagram(i % 1000) if i % 2 else b'flood', ('127.0.0.1', receiver.port))
+            except OSError:
+                pass
+            if i == 10000:
+                going.set()
+        going.set()
+    thread = threading.Thread(target=flood, daemon=True)
+    try:
+        thread.start()
+        going.wait(10)
+        realtime_stop(rows, 'SIGTERM during a flood', receiver, started)
+    finally:
+        done.set()
+        thread.join(5)
+        receiver.kill()
+
+    # TCP: a length of 4 GB (refused unread, the stream ends by itself),
+    # and a sender that trickles a byte every 50 ms (SIGTERM ends it).
+    started = time.monotonic()
+    receiver = Receiver(['--tcp'])
+    try:
+        with socket.create_connection(('127.0.0.1', receiver.port), timeout=TIMEOUT) as sock:
+            sock.sendall(struct.pack('!I', 0xFFFFFFF0) + b'x' * 1000)
+            try:
+                code = receiver.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                code = None
+        said = any('more than any datagram' in line for line in receiver.stderr)
+        row(rows, 'udp-realtime receive --tcp', 'a 4 GB length', 1, time.monotonic() - started,
+            code == 0 and said and not receiver.panicked() and receiver.counters() is not None,
+            'exit %s; refused, said so: %s' % (code, said))
+    finally:
+        receiver.kill()
+    started = time.monotonic()
+    receiver = Receiver(['--tcp'])
+    try:
+        with socket.create_connection(('127.0.0.1', receiver.port), timeout=TIMEOUT) as sock:
+            for _ in range(10):
+                sock.send(b'\0')
+                time.sleep(0.05)  # the trickle rate (the attack), not synchronisation
+            realtime_stop(rows, 'SIGTERM while a sender trickles', receiver, started)
+    finally:
+        receiver.kill()
+
+    # Closed pipes. The receiver whose stdout is gone says so when its
+    # counters cannot be printed (exit 1); one whose stderr is gone plays on.
+    for closed in ['stdout', 'stderr']:
+        started = time.monotonic()
+        receiver = Receiver([], closed)
+        try:
+            realtime_stream(receiver.port, 10)
+            code, seconds = realtime_end(receiver), 0
+            if closed == 'stdout':
+                said = any('writing to stdout' in line for line in receiver.stderr)
+                held, detail = code == 1 and said, 'exit %s, said it: %s (wanted exit 1)' % (code, said)
+            else:
+                counters = receiver.counters()
+                held = code == 0 and counters is not None and counters.get('primary') == '10'
+                detail = 'exit %s; %s' % (code, counters)
+            row(rows, 'udp-realtime receive', 'closed %s' % closed, 10, time.monotonic() - started, held, detail)
+        finally:
+            receiver.kill()
+    receiver = Receiver([])
+    try:
+        send = [path('udp-realtime'), 'send', '--seconds', '0.2', '--port', str(receiver.port)]
+        for closed in ['stdout', 'stderr']:
+            started = time.monotonic()
+            code, text = run_closed(send, closed)
+            held = code == (1 if closed == 'stdout' else 0) and 'panicked' not in text
+            if closed == 'stdout':
+                held = held and 'writing to stdout' in text
+            row(rows, 'udp-realtime send', 'closed %s' % closed, 1, time.monotonic() - started, held,
+                'exit %s %s' % (code, text.strip()[-80:]))
+    finally:
+        receiver.kill()
+
+
 def run(rows):
     for scenario in [closed_pipes, closed_pipes_clients, stuck_stderr, ipv6, stops, lossy_stop, cli_extremes, udp_loops,
                      pinned_pool, framing_client, large_limits, resolver_odd_names, threaded_bursts,
-                     closed_stderr_small_pool, over_limit_resets, stop_with_a_slow_reader, threaded_memory]:
+                     closed_stderr_small_pool, over_limit_resets, stop_with_a_slow_reader, threaded_memory, realtime]:
         started = time.monotonic()
         try:
             scenario(rows)

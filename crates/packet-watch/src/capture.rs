@@ -41,6 +41,7 @@ pub struct Capture {
     /// each time it is read.
     passed: u64,
     dropped: u64,
+    interface: String,
 }
 
 /// One frame as the kernel handed it over.
@@ -75,7 +76,7 @@ impl Capture {
         // SAFETY: a valid NUL-terminated string.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
         if ifindex == 0 {
-            bail!("no interface named {interface} here (`ip link` lists them)");
+            bail!("no interface named {interface:?} here (`ip link` lists them)");
         }
 
         // 1. The socket, with protocol 0: nothing is queued on it yet.
@@ -116,7 +117,7 @@ impl Capture {
         // 3. The ring: the kernel writes accepted packets into memory we map.
         let ring = Ring::map(&fd)?;
         narrate!(
-            "setsockopt(PACKET_RX_RING, TPACKET_V3) + mmap: a 32 MiB ring shared with the kernel"
+            "setsockopt(PACKET_RX_RING, TPACKET_V3) + mmap: a 30 MiB ring shared with the kernel"
         );
 
         // 4. bind: all protocols (ETH_P_ALL) on this one interface.
@@ -143,6 +144,7 @@ impl Capture {
             fd,
             passed: 0,
             dropped: 0,
+            interface: interface.to_string(),
         })
     }
 
@@ -178,6 +180,39 @@ impl Capture {
             return Err(e).context("waiting for the packet ring (poll)");
         }
         Ok(n > 0)
+    }
+
+    /// After poll() said "ready": the error the socket reports, if any.
+    /// When the interface goes down or away (`ip link del`, a namespace
+    /// removed), the kernel unhooks the socket and sets ENETDOWN; poll()
+    /// then says POLLERR at once, every time, until the error is read: a
+    /// loop that only waited again would spin at full speed.
+    pub fn check(&self) -> Result<()> {
+        let mut error: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: error and len are valid for the sizes given.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&raw mut error).cast(),
+                &raw mut len,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error())
+                .context("reading the socket's error (SO_ERROR)");
+        }
+        match error {
+            0 => Ok(()),
+            libc::ENETDOWN => Err(io::Error::from_raw_os_error(error)).context(format!(
+                "capturing on {}: the interface went down or away",
+                self.interface
+            )),
+            _ => Err(io::Error::from_raw_os_error(error))
+                .context(format!("capturing on {}", self.interface)),
+        }
     }
 
     /// Packets that passed the filter, and how many of them the kernel had

@@ -5,8 +5,9 @@
 //! Reading order: [`capture`] (the packet socket), [`bpf`] (the kernel
 //! filter), [`ring`] (the memory the kernel writes packets into), [`decode`] (peeling the layers), [`track`] (TCP's reliability,
 //! seen from outside), [`output`] (the three ways a packet is printed),
-//! [`pcap`] (the file format tcpdump and Wireshark read), and [`watch`],
-//! which ties them into the loop.
+//! [`pcap`] (the file format tcpdump and Wireshark read), [`watch`],
+//! which ties them into the loop, and [`writer`], the thread that writes
+//! the output so that the loop never waits for a disk or a pipe.
 
 pub mod bpf;
 pub mod capture;
@@ -16,3 +17,4 @@ pub mod pcap;
 pub mod ring;
 pub mod track;
 pub mod watch;
+pub mod writer;

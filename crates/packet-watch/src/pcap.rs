@@ -46,9 +46,11 @@ fn linktype_number(link: LinkType) -> u32 {
     }
 }
 
-/// Writes packets to a pcap file as they are captured.
-pub struct Writer {
-    out: BufWriter<File>,
+/// Writes packets to a pcap file as they are captured, through `W`: a
+/// `BufWriter`, or (a live capture) a [`crate::writer::Handoff`] to a
+/// thread of its own.
+pub struct Writer<W: Write = BufWriter<File>> {
+    out: W,
     path: PathBuf,
 }
 
@@ -56,6 +58,13 @@ impl Writer {
     /// Creates (or truncates) `path` and writes the file header.
     pub fn create(path: &Path, link: LinkType) -> Result<Writer> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        Writer::new(BufWriter::with_capacity(256 * 1024, file), path, link)
+    }
+}
+
+impl<W: Write> Writer<W> {
+    /// Writes the file header to `out`, which writes to `path`.
+    pub fn new(out: W, path: &Path, link: LinkType) -> Result<Writer<W>> {
         let mut header = Vec::with_capacity(24);
         header.extend(MAGIC_MICROS.to_le_bytes());
         header.extend(2u16.to_le_bytes());
@@ -65,7 +74,7 @@ impl Writer {
         header.extend(SNAPLEN.to_le_bytes());
         header.extend(linktype_number(link).to_le_bytes());
         let mut writer = Writer {
-            out: BufWriter::with_capacity(256 * 1024, file),
+            out,
             path: path.to_owned(),
         };
         writer.put(&header)?;
@@ -85,13 +94,22 @@ impl Writer {
         self.put(data)
     }
 
-    /// Pushes buffered packets to the file (done whenever the capture waits,
-    /// so the file is complete up to the last quiet moment).
+    /// Pushes buffered packets towards the file (done whenever the capture
+    /// waits, so the file is complete up to the last quiet moment).
     pub fn flush(&mut self) -> Result<()> {
         let path = &self.path;
         self.out
             .flush()
             .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The writer, to finish with (a Handoff's `close`).
+    pub fn inner_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<()> {

@@ -33,10 +33,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
-/// 1 MiB per block, 32 blocks: 32 MiB of ring (tcpdump's default is 2 MiB;
-/// `tcpdump -B 32768` gives it the same).
+/// 1 MiB per block, 30 blocks: 30 MiB of ring. With the 2 MiB of packets
+/// a pcap file's writer may have in flight (`writer.rs`), 32 MiB in all:
+/// what `tcpdump -B 32768` gets (tcpdump's default is 2 MiB).
 const BLOCK_SIZE: u32 = 1 << 20;
-const BLOCKS: u32 = 32;
+const BLOCKS: u32 = 30;
 /// A block that is not full is handed over anyway after this many ms, so a
 /// quiet capture still shows each packet promptly.
 const RETIRE_MS: u32 = 8;

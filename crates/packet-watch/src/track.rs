@@ -75,6 +75,10 @@ pub struct Tracker {
     index: HashMap<(SocketAddr, SocketAddr), usize, BuildHasherDefault<QuickHash>>,
     pub connections: Vec<Connection>,
     pub untracked: u64,
+    /// The connection of the previous segment: a stream is a run of
+    /// segments of one connection, and comparing two addresses costs less
+    /// than hashing them.
+    last: Option<((SocketAddr, SocketAddr), usize)>,
 }
 
 /// A fast hash for the connection table (FxHash's multiply-rotate). The
@@ -172,8 +176,9 @@ impl Tracker {
         payload_len: usize,
     ) -> Option<Seen> {
         let key = if src <= dst { (src, dst) } else { (dst, src) };
-        let at = match self.index.get(&key) {
-            Some(&at) => at,
+        let cached = self.last.filter(|(k, _)| *k == key).map(|(_, at)| at);
+        let at = match cached.or_else(|| self.index.get(&key).copied()) {
+            Some(at) => at,
             None if self.connections.len() >= MAX_CONNECTIONS => {
                 self.untracked += 1;
                 return None;
@@ -196,6 +201,7 @@ impl Tracker {
                 self.connections.len() - 1
             }
         };
+        self.last = Some((key, at));
         let conn = &mut self.connections[at];
         let me = usize::from(conn.sides[0].addr != Some(src));
         let flags = tcp.flags;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use common::log;
 use common::stop::{Stop, Wait};
 
@@ -16,6 +16,7 @@ use crate::output::{Format, Printer, Shown};
 use crate::pcap;
 use crate::ring::RETIRE_WAIT;
 use crate::track::Tracker;
+use crate::writer::Handoff;
 
 #[derive(clap::Args, Debug)]
 pub struct Options {
@@ -52,12 +53,17 @@ pub struct Options {
 /// How long, after Ctrl-C, we keep reading what the kernel had already
 /// queued: enough to empty the queue, short enough to stop within 2 s.
 const DRAIN: Duration = Duration::from_millis(500);
+/// Then how long the writer threads get to write what is left: a stdout
+/// that nobody reads must not hold up a stop.
+const CLOSE: Duration = Duration::from_secs(1);
+/// The pcap file is handed to its writer thread in batches of this size.
+const PCAP_BATCH: usize = 256 * 1024;
 
 /// Everything a frame goes through, whatever its source.
 struct Pipeline {
     printer: Printer,
     tracker: Tracker,
-    pcap: Option<pcap::Writer>,
+    pcap: Option<pcap::Writer<Handoff>>,
     ports: Vec<u16>,
     shown: u64,
     count: Option<u64>,
@@ -114,6 +120,20 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Waits until every line and packet is written: up to `patience` in
+    /// all (`None`: as long as it takes).
+    fn close(&mut self, patience: Option<Duration>) -> Result<()> {
+        let deadline = patience.map(|p| Instant::now() + p);
+        let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.printer.close(left())?;
+        if let Some(writer) = &mut self.pcap {
+            let path = writer.path().display().to_string();
+            let patience = left();
+            (writer.inner_mut().close(patience)).with_context(|| format!("writing {path}"))?;
+        }
+        Ok(())
+    }
+
     /// What each TCP connection did, on stderr.
     fn summary(&self) {
         for conn in &self.tracker.connections {
@@ -150,8 +170,9 @@ impl Pipeline {
 pub fn run(opts: &Options) -> Result<()> {
     if opts.dump_filter {
         let program = bpf::program(&opts.ports, opts.interface == "lo");
-        let mut printer = Printer::new(Format::Text);
-        return printer.line(bpf::disassemble(&program).trim_end());
+        let mut printer = Printer::new(Format::Text, None)?;
+        printer.line(bpf::disassemble(&program).trim_end())?;
+        return printer.close(None);
     }
     let format = if opts.json {
         Format::Json
@@ -160,50 +181,82 @@ pub fn run(opts: &Options) -> Result<()> {
     } else {
         Format::Text
     };
-    let mut pipeline = Pipeline {
-        printer: Printer::new(format),
-        tracker: Tracker::default(),
-        pcap: None,
-        ports: Vec::new(),
-        shown: 0,
-        count: opts.count,
-    };
     match &opts.read {
-        Some(path) => read_file(path, opts, pipeline),
+        Some(path) => {
+            let pipeline = Pipeline::new(Printer::new(format, None)?, opts.count);
+            read_file(path, opts, pipeline)
+        }
         None => {
-            if let Some(path) = &opts.pcap {
-                pipeline.pcap = Some(pcap::Writer::create(path, LinkType::Ethernet)?);
-            }
-            live(opts, pipeline)
+            let stop = Stop::from_signals()?;
+            let pipeline = Pipeline::new(Printer::new(format, Some(stop.clone()))?, opts.count);
+            live(opts, pipeline, &stop)
         }
     }
 }
 
-fn live(opts: &Options, mut pipeline: Pipeline) -> Result<()> {
-    let stop = Stop::from_signals()?;
+impl Pipeline {
+    fn new(printer: Printer, count: Option<u64>) -> Pipeline {
+        Pipeline {
+            printer,
+            tracker: Tracker::default(),
+            pcap: None,
+            ports: Vec::new(),
+            shown: 0,
+            count,
+        }
+    }
+}
+
+fn live(opts: &Options, mut pipeline: Pipeline, stop: &Stop) -> Result<()> {
     let mut capture = Capture::open(&opts.interface, &opts.ports)?;
+    // The file only now, as tcpdump does: a capture that cannot start (no
+    // privilege, no such interface) must not have emptied an existing file.
+    if let Some(path) = &opts.pcap {
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let out = Handoff::spawn("pcap", file, PCAP_BATCH, Some(stop.clone()))
+            .context("starting the thread that writes the pcap file")?;
+        pipeline.pcap = Some(pcap::Writer::new(out, path, LinkType::Ethernet)?);
+    }
     // Only now, with the filter attached and the socket bound, is the
     // capture really on: this line says so (tests wait for it).
     pipeline
         .printer
         .line(&format!("capturing on {}", opts.interface))?;
+    capture_loop(&mut capture, &mut pipeline, stop)?;
+    // After a stop, a writer blocked on a pipe nobody reads (or a disk far
+    // behind) gets a second; if that is not enough, the summary still
+    // comes, then the error says what was not written.
+    let closed = pipeline.close(stop.is_stopped().then_some(CLOSE));
+    pipeline.summary();
+    let (passed, dropped) = capture.statistics()?;
+    log!(
+        "captured {} packets; kernel: {passed} passed the filter, {dropped} dropped",
+        pipeline.shown
+    );
+    closed
+}
+
+/// Reads the ring until a stop (then what was queued, for at most DRAIN),
+/// `--count`, or an error.
+fn capture_loop(capture: &mut Capture, pipeline: &mut Pipeline, stop: &Stop) -> Result<()> {
     // Set by a stop: until then, keep reading what was already queued.
     let mut drain_until: Option<Instant> = None;
     loop {
         if let Some(frame) = capture.try_next()? {
             if pipeline.frame(LinkType::Ethernet, frame.time, frame.data, frame.wire_len)? {
-                break; // --count reached
+                return Ok(()); // --count reached
             }
             // Under a flood the queue is never empty, so look for a stop here too.
             if drain_until.is_none() && stop.is_stopped() {
                 drain_until = Some(Instant::now() + DRAIN);
             }
             if drain_until.is_some_and(|d| Instant::now() >= d) {
-                break;
+                return Ok(());
             }
             continue;
         }
-        // Nothing queued: print and save what we have before we sleep.
+        // Nothing queued: hand over what we have before we sleep.
         pipeline.flush()?;
         if let Some(deadline) = drain_until {
             // Stopped, and the ring is empty but for a block the kernel is
@@ -211,21 +264,13 @@ fn live(opts: &Options, mut pipeline: Pipeline) -> Result<()> {
             if Instant::now() < deadline && capture.wait(RETIRE_WAIT)? {
                 continue;
             }
-            break;
+            return Ok(());
         }
-        match stop.wait_readable(&capture, None)? {
-            Wait::Ready => {}
+        match stop.wait_readable(capture, None)? {
+            Wait::Ready => capture.check()?,
             Wait::Stopped | Wait::TimedOut => drain_until = Some(Instant::now() + DRAIN),
         }
     }
-    pipeline.flush()?;
-    pipeline.summary();
-    let (passed, dropped) = capture.statistics()?;
-    log!(
-        "captured {} packets; kernel: {passed} passed the filter, {dropped} dropped",
-        pipeline.shown
-    );
-    Ok(())
 }
 
 fn read_file(path: &std::path::Path, opts: &Options, mut pipeline: Pipeline) -> Result<()> {
@@ -253,7 +298,11 @@ fn read_file(path: &std::path::Path, opts: &Options, mut pipeline: Pipeline) -> 
             }
         }
     }
-    pipeline.flush()?;
+    // Every line written before the summary; the first error is the one to
+    // report (a closed stdout fails again here).
+    if let Err(e) = pipeline.close(None) {
+        return result.and(Err(e));
+    }
     pipeline.summary();
     log!("read {} packets from {}", reader.count(), path.display());
     result

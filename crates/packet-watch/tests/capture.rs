@@ -612,3 +612,456 @@ fn read_rejects_what_is_not_a_whole_pcap() {
     std::fs::write(&empty, b"").unwrap();
     assert_eq!(run(&empty).status.code(), Some(1));
 }
+
+/// Waits (bounded) for a child to end by itself.
+fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// The interface disappears under the capture (a lab torn down, a USB
+/// adapter pulled): the kernel reports ENETDOWN on the socket, and poll()
+/// says POLLERR at once, every time. The capture must end with an error,
+/// not spin on it.
+#[test]
+fn an_interface_that_goes_away_ends_the_capture() {
+    private_network();
+    let ip = |args: &[&str]| {
+        let status = Command::new("ip").args(args).status().unwrap();
+        assert!(status.success(), "ip {args:?}: {status}");
+    };
+    // A veth pair, as the lab's link (this test's namespace only).
+    ip(&[
+        "link", "add", "pwgone0", "type", "veth", "peer", "name", "pwgone1",
+    ]);
+    ip(&["link", "set", "pwgone0", "up"]);
+    let mut watch = Watch::start(
+        BIN,
+        &["--interface", "pwgone0", "--port", "7000"],
+        "capturing on pwgone0",
+    );
+    ip(&["link", "del", "pwgone0"]);
+    let status = wait_exit(&mut watch.child, Duration::from_secs(5));
+    let stderr = watch.stderr();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: capturing on pwgone0: the interface went down or away"),
+        "{stderr}"
+    );
+}
+
+/// stdout is a pipe that nobody reads (`packet-watch | less`, and less is
+/// suspended), while packets keep coming: the pipe fills, and a write to
+/// it blocks for good. SIGTERM must still end the capture within 2 s, and
+/// say that output was lost.
+#[test]
+fn a_stdout_nobody_reads_holds_up_no_stop() {
+    private_network();
+    let target = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = target.local_addr().unwrap().port().to_string();
+    let mut child = Command::new(BIN)
+        .args(["--port", &port])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(Some(child.id()));
+    // The first line says the capture is on; after it, nobody reads (the
+    // pipe stays open, in `stdout`).
+    let (tx, first) = channel();
+    let mut out = child.stdout.take().unwrap();
+    thread::spawn(move || {
+        let mut line = [0u8; 16];
+        let read = out.read_exact(&mut line);
+        let _ = tx.send((read.map(|()| line), out));
+    });
+    let (line, stdout) = first.recv_timeout(DEADLINE).expect("no first line");
+    assert_eq!(&line.unwrap(), b"capturing on lo\n");
+    let (tx, stderr) = channel();
+    let mut err = child.stderr.take().unwrap();
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    // 100 000 lines of about 40 bytes: far more than a pipe (64 KiB) and
+    // the output queued inside packet-watch hold.
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..100_000 {
+        let _ = sender.send_to(b"x", target.local_addr().unwrap());
+    }
+    let started = Instant::now();
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let took = started.elapsed();
+    guard.0 = None;
+    let stderr = stderr.recv_timeout(DEADLINE).unwrap_or_default();
+    assert!(status.is_some(), "still running 10 s after SIGTERM");
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} to stop: {stderr}"
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
+    // The last line says what went wrong (a summary may come before it).
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: writing to stdout: ") && last.contains("is anything reading it?"),
+        "{stderr}"
+    );
+    drop(stdout);
+}
+
+/// Kills a process by its id when a test fails before it ended.
+struct Guard(Option<u32>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: kill(2) on a child of ours.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+/// A capture that cannot start (here: no CAP_NET_RAW) must leave the file
+/// `--pcap` names as it was: tcpdump, too, opens its file only once the
+/// capture is on.
+#[test]
+fn a_capture_that_cannot_start_leaves_the_pcap_file_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_path("nobody");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let file = dir.join("precious.pcap");
+    std::fs::write(&file, b"an earlier capture").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(BIN)
+        .args(["--port", "7000", "--pcap"])
+        .arg(&file)
+        .output()
+        .expect("running setpriv (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("sudo"), "{stderr}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"an earlier capture");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Frames no stack would send, written straight onto `lo` with a packet
+/// socket of our own: each is shown with what is wrong with it, and the
+/// capture goes on to the next.
+#[test]
+fn broken_frames_on_the_wire_are_shown_as_broken() {
+    private_network();
+    let watch = Watch::start(BIN, &[], "capturing on lo");
+    let eth = |ether_type: [u8; 2], rest: &[u8]| {
+        let mut frame = vec![0u8; 12];
+        frame.extend(ether_type);
+        frame.extend(rest);
+        frame
+    };
+    let ipv4 = [0x08, 0x00];
+    let mut tcp_offset_15 = vec![
+        0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+    ];
+    tcp_offset_15.extend([
+        0, 1, 0x1b, 0x58, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0x02, 0, 0, 0, 0, 0, 0,
+    ]);
+    let frames = [
+        // An Ethernet header and nothing inside.
+        eth(ipv4, &[]),
+        // IPv4 claiming 65535 bytes, 20 present.
+        eth(ipv4, &[[0x45, 0, 0xff, 0xff].as_slice(), &[0; 16]].concat()),
+        // A header length of 60 bytes, 20 present.
+        eth(ipv4, &[[0x4f, 0, 0, 60].as_slice(), &[0; 16]].concat()),
+        // TCP whose data offset says 60 bytes of header, 20 present.
+        eth(ipv4, &tcp_offset_15),
+        // IPv6 claiming 65535 bytes of payload, none present.
+        eth(
+            [0x86, 0xdd],
+            &[[0x60, 0, 0, 0, 0xff, 0xff, 0, 64].as_slice(), &[0; 32]].concat(),
+        ),
+    ];
+    // SAFETY: socket(2); the result is checked, and closed below.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+    assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: sockaddr_ll is plain data; zero is a valid start.
+    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    to.sll_family = libc::AF_PACKET as u16;
+    // SAFETY: a NUL-terminated name.
+    to.sll_ifindex = unsafe { libc::if_nametoindex(c"lo".as_ptr()) } as i32;
+    to.sll_halen = 6;
+    for frame in &frames {
+        // SAFETY: frame and `to` are valid for the lengths passed.
+        let sent = unsafe {
+            libc::sendto(
+                fd,
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&raw const to).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(
+            sent,
+            frame.len() as isize,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+    }
+    // SAFETY: our own socket, closed once.
+    unsafe { libc::close(fd) };
+    // Then a packet that is fine: the capture is still going.
+    let ours = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender
+        .send_to(b"still here", ours.local_addr().unwrap())
+        .unwrap();
+    let mut lines = Vec::new();
+    watch.wait_for(" UDP len 10", &mut lines);
+    let (status, _, stderr) = watch.stop();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(lines.len(), frames.len() + 1, "{lines:#?}");
+    let wanted = [
+        "EtherType 0x0800 len 0 [malformed: ",
+        "0.0.0.0 > 0.0.0.0 IPv4 protocol 0 len 0 [truncated: the IPv4 header says 65535 bytes, 20 captured]",
+        "EtherType 0x0800 len 20 [malformed: IPv4 Header Error: ",
+        "127.0.0.1 > 127.0.0.1 IPv4 len 20 [malformed: TCP Header Error: ",
+        ":: > :: IPv6 protocol 0 len 0 [truncated: the IPv6 header says 65575 bytes, 40 captured]",
+    ];
+    for (line, start) in lines.iter().zip(wanted) {
+        assert!(
+            line.starts_with(start),
+            "{line:?} should start with {start:?}"
+        );
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Hand-made pcap files at the edges of the format: a zero snaplen in the
+/// header, a record of 0 bytes, a wire length of 0 and of 2^32-1, the
+/// largest timestamps, nanoseconds past a second, the other byte order;
+/// then a record that claims more than any capture keeps.
+#[test]
+fn pcap_files_at_the_edges_of_the_format() {
+    let header = |magic: u32, snaplen: u32, link: u32| {
+        let mut h = Vec::new();
+        h.extend(magic.to_le_bytes());
+        h.extend(2u16.to_le_bytes());
+        h.extend(4u16.to_le_bytes());
+        h.extend([0; 8]);
+        h.extend(snaplen.to_le_bytes());
+        h.extend(link.to_le_bytes());
+        h
+    };
+    let record = |data: &[u8], orig: u32, sec: u32, frac: u32| {
+        let mut r = Vec::new();
+        for word in [sec, frac, data.len() as u32, orig] {
+            r.extend(word.to_le_bytes());
+        }
+        r.extend(data);
+        r
+    };
+    let mut udp = vec![0u8; 12];
+    udp.extend([0x08, 0x00, 0x45, 0, 0, 29, 0, 0, 0, 0, 64, 17, 0, 0]);
+    udp.extend([
+        127, 0, 0, 1, 127, 0, 0, 1, 0, 9, 0x1b, 0x58, 0, 9, 0, 0, b'x',
+    ]);
+    let run = |name: &str, bytes: Vec<u8>, extra: &[&str]| {
+        let file = temp_path(name);
+        std::fs::write(&file, bytes).unwrap();
+        let out = Command::new(BIN)
+            .arg("--read")
+            .arg(&file)
+            .args(extra)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(file);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        )
+    };
+    let mut odd = header(0xa1b2_c3d4, 0, 1);
+    odd.extend(record(&[], 0, 1, 0));
+    odd.extend(record(&udp, 0, 1, 0));
+    odd.extend(record(&udp, u32::MAX, u32::MAX, u32::MAX));
+    let (code, stdout, stderr) = run("odd.pcap", odd.clone(), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].starts_with("unknown len 0 [malformed: "),
+        "{stdout}"
+    );
+    assert_eq!(lines[1], "127.0.0.1:9 > 127.0.0.1:7000 UDP len 1");
+    assert_eq!(lines[2], lines[1]);
+    let (code, stdout, _) = run("odd-layers.pcap", odd, &["--layers"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("packet 1: 0 bytes, at 1.000000\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("packet 3: 43 bytes of 4294967295 on the wire, at 4294971589.967295\n"),
+        "{stdout}"
+    );
+
+    // Nanoseconds: a fraction past one second is shown as it adds up.
+    let mut nanos = header(0xa1b2_3c4d, 65535, 1);
+    nanos.extend(record(&udp, 43, 1, u32::MAX));
+    let (code, stdout, _) = run("nanos.pcap", nanos, &["--json"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("{\"time\":5.294967,"), "{stdout}");
+
+    // The writer's byte order was big-endian; raw IP, no link header.
+    let mut be = Vec::new();
+    for word in [0xa1b2_c3d4u32.to_be_bytes(), [0, 2, 0, 4], [0; 4], [0; 4]] {
+        be.extend(word);
+    }
+    be.extend(65535u32.to_be_bytes());
+    be.extend(101u32.to_be_bytes());
+    for word in [1u32, 0, 29, 29] {
+        be.extend(word.to_be_bytes());
+    }
+    be.extend(&udp[14..]);
+    let (code, stdout, _) = run("be.pcap", be, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(stdout, "127.0.0.1:9 > 127.0.0.1:7000 UDP len 1\n");
+
+    // A record claiming 256 KiB + 1: refused without allocating, after the
+    // packet before it; a header that says 4 GiB of snaplen is no excuse.
+    let mut huge = header(0xa1b2_c3d4, u32::MAX, 1);
+    huge.extend(record(&udp, 43, 1, 0));
+    for word in [1u32, 0, 262_145, 262_145] {
+        huge.extend(word.to_le_bytes());
+    }
+    let (code, stdout, stderr) = run("huge.pcap", huge, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stdout, "127.0.0.1:9 > 127.0.0.1:7000 UDP len 1\n");
+    assert!(
+        stderr.contains(
+            "is corrupt: packet 2 claims 262145 bytes, more than any capture keeps (262144)"
+        ),
+        "{stderr}"
+    );
+
+    // A link type nobody defined: refused, by number.
+    let mut link = header(0xa1b2_c3d4, 65535, 0x0fff_ffff);
+    link.extend(record(&udp, 43, 1, 0));
+    let (code, _, stderr) = run("link.pcap", link, &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("link type 268435455 is not one packet-watch decodes"),
+        "{stderr}"
+    );
+}
+
+/// A flood of packets that pass the filter, faster than the capture can
+/// print them: SIGINT still ends it within 2 s (Watch::stop checks), with
+/// its summary.
+#[test]
+fn a_flood_holds_up_no_stop() {
+    private_network();
+    let target = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = target.local_addr().unwrap();
+    let file = temp_path("flood.pcap");
+    let args = [
+        "--port",
+        &to.port().to_string(),
+        "--pcap",
+        file.to_str().unwrap(),
+    ];
+    let watch = Watch::start(BIN, &args, "capturing on lo");
+    let done = Arc::new(AtomicBool::new(false));
+    let floods: Vec<_> = (0..2)
+        .map(|_| {
+            let done = Arc::clone(&done);
+            thread::spawn(move || {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let started = Instant::now();
+                while !done.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(20) {
+                    let _ = socket.send_to(&[0; 100], to);
+                }
+            })
+        })
+        .collect();
+    let mut lines = Vec::new();
+    // Well under way: thousands of lines printed.
+    while lines.len() < 5000 {
+        match watch.stdout.recv_timeout(DEADLINE) {
+            Ok(line) => lines.push(line),
+            Err(_) => panic!("the flood is not seen: {} lines", lines.len()),
+        }
+    }
+    let (status, _, stderr) = watch.stop();
+    done.store(true, Ordering::Relaxed);
+    for flood in floods {
+        flood.join().unwrap();
+    }
+    assert!(status.success(), "{stderr}");
+    // The file holds exactly the packets shown, the last block's too.
+    let shown: usize = (stderr.split("captured ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stderr}"));
+    let mut reader = pcap::Reader::open(&file).unwrap();
+    let mut saved = 0;
+    while reader.next_record().unwrap().is_some() {
+        saved += 1;
+    }
+    assert_eq!(saved, shown, "{stderr}");
+    let _ = std::fs::remove_file(file);
+}
+
+/// `--count N --pcap FILE`: the file holds the N packets shown, although
+/// the capture stopped inside a block of its ring.
+#[test]
+fn count_and_pcap_save_exactly_what_is_shown() {
+    private_network();
+    let target = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = target.local_addr().unwrap();
+    let file = temp_path("count.pcap");
+    let args = [
+        "--port",
+        &to.port().to_string(),
+        "--count",
+        "3",
+        "--pcap",
+        file.to_str().unwrap(),
+    ];
+    let mut watch = Watch::start(BIN, &args, "capturing on lo");
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..5u8 {
+        sender.send_to(&[i; 10], to).unwrap();
+    }
+    let status = wait_exit(&mut watch.child, DEADLINE);
+    assert!(status.is_some_and(|s| s.success()), "{}", watch.stderr());
+    let out = Command::new("tcpdump")
+        .args(["-nr"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(lines.lines().count(), 3, "{lines}");
+    let _ = std::fs::remove_file(file);
+}

@@ -101,6 +101,11 @@ const MAX_INPUT_SECS: u64 = 3600;
 /// mono, 16-bit. Channels are averaged; other sample sizes are scaled to
 /// 16 bits; another rate is resampled by linear interpolation (good
 /// enough for speech and for this lesson, not for a studio).
+///
+/// One sample at a time, straight into the result: memory is the 16 kHz
+/// samples and nothing more, whatever the file's rate, channels or format
+/// (a float per sample of the file, kept whole, was 4 GB for an hour of
+/// 48 kHz stereo).
 pub fn read_wav(path: &Path) -> Result<Source> {
     let mut reader =
         hound::WavReader::open(path).with_context(|| format!("reading {}", path.display()))?;
@@ -126,58 +131,143 @@ pub fn read_wav(path: &Path) -> Result<Source> {
     let limit = (frames as usize).saturating_mul(channels);
     let what = || format!("reading the samples of {}", path.display());
     // Every sample as a float in -1..1, whatever its format.
-    let floats: Vec<f64> = match spec.sample_format {
-        hound::SampleFormat::Float => reader
-            .samples::<f32>()
-            .take(limit)
-            .map(|s| s.map(f64::from))
-            .collect::<Result<_, _>>()
-            .with_context(what)?,
+    let samples: Box<dyn Iterator<Item = hound::Result<f64>>> = match spec.sample_format {
+        hound::SampleFormat::Float => Box::new(
+            reader
+                .samples::<f32>()
+                .take(limit)
+                .map(|s| s.map(f64::from)),
+        ),
         hound::SampleFormat::Int => {
             let scale = 2f64.powi(i32::from(spec.bits_per_sample) - 1);
-            reader
-                .samples::<i32>()
-                .take(limit)
-                .map(|s| s.map(|s| f64::from(s) / scale))
-                .collect::<Result<_, _>>()
-                .with_context(what)?
+            Box::new(
+                (reader.samples::<i32>().take(limit)).map(move |s| s.map(|s| f64::from(s) / scale)),
+            )
         }
     };
-    let mono: Vec<f64> = floats
-        .chunks(channels)
-        .map(|frame| frame.iter().sum::<f64>() / channels as f64)
-        .collect();
-    let resampled = resample(&mono, spec.sample_rate, RATE);
-    let samples = resampled
-        .iter()
-        .map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
-        .collect::<Vec<_>>();
+    let mut out = Resampler::new(spec.sample_rate, RATE);
+    let (mut sum, mut summed) = (0.0, 0);
+    for sample in samples {
+        sum += sample.with_context(what)?;
+        summed += 1;
+        // A frame of the file: one sample per channel, averaged to mono.
+        if summed == channels {
+            out.push(sum / channels as f64);
+            (sum, summed) = (0.0, 0);
+        }
+    }
+    let samples = out.finish();
     if samples.is_empty() {
         bail!("{}: no samples", path.display());
     }
     Ok(Source::Samples(samples))
 }
 
-/// Linear interpolation from `from` Hz to `to` Hz.
-fn resample(input: &[f64], from: u32, to: u32) -> Vec<f64> {
-    if from == to || input.is_empty() {
-        return input.to_vec();
+/// Linear interpolation from `from` Hz to `to` Hz, one input sample at a
+/// time: output sample i is at position i x from / to of the input, between
+/// the input samples on either side of it.
+struct Resampler {
+    from: u32,
+    to: u32,
+    /// Input samples seen, and the last one.
+    count: u64,
+    last: f64,
+    out: Vec<i16>,
+}
+
+impl Resampler {
+    fn new(from: u32, to: u32) -> Resampler {
+        Resampler {
+            from,
+            to,
+            count: 0,
+            last: 0.0,
+            out: Vec::new(),
+        }
     }
-    let len = (input.len() as u64 * u64::from(to) / u64::from(from)) as usize;
-    (0..len)
-        .map(|i| {
-            let at = i as f64 * f64::from(from) / f64::from(to);
-            let left = (at.floor() as usize).min(input.len() - 1);
-            let right = (left + 1).min(input.len() - 1);
-            let frac = at - left as f64;
-            input[left] * (1.0 - frac) + input[right] * frac
-        })
-        .collect()
+
+    /// Where output sample `i` lies in the input.
+    fn position(&self, i: usize) -> f64 {
+        i as f64 * f64::from(self.from) / f64::from(self.to)
+    }
+
+    fn push(&mut self, sample: f64) {
+        if self.from == self.to {
+            self.out.push(to_i16(sample));
+            return;
+        }
+        // Input `count` arrived: every output before it can be made now.
+        let (left, right) = (self.last, sample);
+        let k = self.count as f64;
+        if self.count > 0 {
+            loop {
+                let at = self.position(self.out.len());
+                if at >= k {
+                    break;
+                }
+                let frac = at - (k - 1.0);
+                self.out.push(to_i16(left * (1.0 - frac) + right * frac));
+            }
+        }
+        self.count += 1;
+        self.last = sample;
+    }
+
+    /// The samples: the input's length x to / from of them (the last ones
+    /// hold the last input sample).
+    fn finish(mut self) -> Vec<i16> {
+        if self.from != self.to {
+            let len = (self.count * u64::from(self.to) / u64::from(self.from)) as usize;
+            self.out.truncate(len);
+            let last = to_i16(self.last);
+            self.out.resize(len, last);
+        }
+        self.out
+    }
+}
+
+fn to_i16(sample: f64) -> i16 {
+    (sample * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The conversion as it was written first, on whole vectors: the
+    /// reference for the one-sample-at-a-time [`Resampler`].
+    fn resample_whole(input: &[f64], from: u32, to: u32) -> Vec<i16> {
+        let resampled: Vec<f64> = if from == to || input.is_empty() {
+            input.to_vec()
+        } else {
+            let len = (input.len() as u64 * u64::from(to) / u64::from(from)) as usize;
+            (0..len)
+                .map(|i| {
+                    let at = i as f64 * f64::from(from) / f64::from(to);
+                    let left = (at.floor() as usize).min(input.len() - 1);
+                    let right = (left + 1).min(input.len() - 1);
+                    let frac = at - left as f64;
+                    input[left] * (1.0 - frac) + input[right] * frac
+                })
+                .collect()
+        };
+        resampled.iter().map(|&s| to_i16(s)).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn resampling_one_sample_at_a_time_is_resampling_the_whole(
+            input in proptest::collection::vec(-1.0f64..1.0, 0..400),
+            from in prop_oneof![Just(8000u32), Just(16_000), Just(44_100), Just(48_000), 1u32..200_000],
+        ) {
+            let mut r = Resampler::new(from, RATE);
+            for &s in &input {
+                r.push(s);
+            }
+            prop_assert_eq!(r.finish(), resample_whole(&input, from, RATE));
+        }
+    }
 
     #[test]
     fn the_melody_is_audible_bounded_and_the_right_length() {

@@ -466,3 +466,85 @@ fn the_receivers_trace_is_what_the_kernel_saw() {
     assert_eq!(kernel.len(), 10, "{calls:#?}");
     assert_eq!(narrated, kernel);
 }
+
+/// A sender that started and wrote a line on stderr containing `pattern`;
+/// killed when dropped.
+struct Sender(std::process::Child);
+
+impl Sender {
+    fn start(args: &[&str], pattern: &str) -> Sender {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let sender = Sender(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while !seen.iter().any(|l: &String| l.contains(pattern)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("no {pattern:?} from the sender: {seen:#?}"),
+            }
+        }
+        sender
+    }
+
+    /// The most memory the process has held (VmHWM), in KiB.
+    fn peak_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A WAV file's own numbers decide how much audio it holds: 3600 samples
+/// at a rate of 1 Hz are an hour, which is 115 MB at 16 kHz, the most
+/// `--input` takes. The conversion must not need several times that (it
+/// held every sample as a float, three times over: 565 MB for a 7 KB
+/// file; a real hour of 48 kHz stereo would have taken 4 GB).
+#[test]
+fn an_input_wav_takes_no_more_memory_than_its_audio_at_16_khz() {
+    let input = temp("one-hertz.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 1,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&input, spec).unwrap();
+    for n in 0..3600 {
+        writer.write_sample((n % 100) as i16 * 100).unwrap();
+    }
+    writer.finalize().unwrap();
+    // Somewhere to send that nobody answers from: a bound UDP socket.
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sink.local_addr().unwrap().port().to_string();
+    let args = ["send", "--port", &port, "--input", input.to_str().unwrap()];
+    // The samples are converted before the first datagram: once it says
+    // what it is sending, the peak is behind it.
+    let sender = Sender::start(&args, "180000 frames of 20 ms");
+    let peak = sender.peak_kib();
+    drop(sender);
+    std::fs::remove_file(&input).unwrap();
+    // 115 200 000 bytes of samples, and a little for the program itself.
+    assert!(peak < 150 * 1024, "peak {peak} KiB");
+}
