@@ -332,11 +332,22 @@ fn wait_for_close(mut stream: &TcpStream, strategy: Strategy, sent: usize) -> Re
             );
             Ok(())
         }
-        Ok(n) => bail!(
-            "the server sent {} we did not ask for: does it run with --ack? Then pass --ack \
-             here too",
-            quote(&extra[..n], QUOTED)
-        ),
+        Ok(mut n) => {
+            // What it sent may come in pieces: take what follows until it
+            // closes (at most what fits here), so the error quotes the same
+            // bytes whatever the kernel's reads.
+            while n < extra.len() {
+                match stream.read(&mut extra[n..]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(more) => n += more,
+                }
+            }
+            bail!(
+                "the server sent {} we did not ask for: does it run with --ack? Then pass \
+                 --ack here too",
+                quote(&extra[..n], QUOTED)
+            )
+        }
         Err(e) => Err(verdict_error(e, sent)),
     }
 }
