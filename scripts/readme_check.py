@@ -255,8 +255,16 @@ def check_block_here(path, fence):
     steps = dict(console_blocks(path))[fence]  # read before /tmp is replaced
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     # A /tmp of its own: a transcript may write /tmp/echo.pcap as a learner
-    # would, and two runs of the checker at once must not share it.
+    # would, and two runs of the checker at once must not share it. A clone
+    # that itself lives under /tmp (CI's) is carried over: parked on /mnt,
+    # then moved back to its own path in the new /tmp.
+    under_tmp = ROOT.is_relative_to("/tmp")
+    if under_tmp:
+        subprocess.run(["mount", "--bind", str(ROOT), "/mnt"], check=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/tmp"], check=True)
+    if under_tmp:
+        ROOT.mkdir(parents=True)
+        subprocess.run(["mount", "--move", "/mnt", str(ROOT)], check=True)
     problem = run_block(steps)
     if problem is None:
         return 0
