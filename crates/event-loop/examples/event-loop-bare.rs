@@ -1,11 +1,9 @@
-//! The book's srv_async.py in Rust with mio: one thread serves every client, as no
-//! socket call blocks: it sleeps only in poll(), which says which sockets are ready.
-//! Run `cargo run -p event-loop --example event-loop-bare -- server`, then `-- client`.
+//! The book's srv_async.py with mio: one thread serves every client, as no socket call blocks
+//! (it sleeps in poll()). `cargo run -p event-loop --example event-loop-bare -- server|client`
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Result, Write};
-use std::net::TcpStream;
 const ZEN: [(&str, &str); 3] = [
     ("Beautiful is better than?", "Ugly."),
     ("Explicit is better than?", "Implicit."),
@@ -37,10 +35,12 @@ fn server(port: u16) -> Result<()> {
     loop {
         poll.poll(&mut events, None)?; // sleep until some socket is ready
         for event in &events {
-            while let (Token(0), Ok((mut sock, _))) = (event.token(), listener.accept()) {
-                poll.registry().register(&mut sock, Token(next), BOTH)?; // edge-triggered: once
-                conns.insert(Token(next), (sock, Vec::new(), Vec::<u8>::new()));
-                next += 1;
+            if event.token() == Token(0) {
+                while let Ok((mut sock, _)) = listener.accept() {
+                    poll.registry().register(&mut sock, Token(next), BOTH)?; // edge-triggered: once
+                    conns.insert(Token(next), (sock, Vec::new(), Vec::<u8>::new()));
+                    next += 1; // accept until WouldBlock: one event stands for all waiting
+                }
             }
             let Some((sock, received, to_send)) = conns.get_mut(&event.token()) else {
                 continue;
@@ -69,7 +69,7 @@ fn server(port: u16) -> Result<()> {
 }
 
 fn client(port: u16, questions: &[String]) -> Result<()> {
-    let mut sock = BufReader::new(TcpStream::connect(("127.0.0.1", port))?); // blocking
+    let mut sock = BufReader::new(std::net::TcpStream::connect(("127.0.0.1", port))?); // blocking
     for question in questions {
         sock.get_mut().write_all(question.as_bytes())?;
         let mut answer = Vec::new();

@@ -88,6 +88,52 @@ fn the_bare_server_answers_the_full_client() {
     assert_eq!(stdout(&out), "Who? Error: unknown aphorism.\n");
 }
 
+/// Clients connecting while others are being served: every one answered.
+/// (The bare loop once called accept() for every event and matched on the
+/// token afterwards, so a client's event swallowed, and closed, a new
+/// connection that happened to be waiting.)
+#[test]
+fn the_bare_server_drops_no_new_client_while_it_serves_others() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = Server::start(&bare(), &["server", "--port", "0"]);
+    let done = Arc::new(AtomicBool::new(false));
+    // Two clients keep the loop busy with events of their own (bounded:
+    // at most 100 000 questions each, 5 s per answer).
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let (mut stream, done) = (server.connect(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                for _ in 0..100_000 {
+                    if done.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    assert_eq!(ask(&mut stream, "Simple is better than?"), "Complex.");
+                }
+            })
+        })
+        .collect();
+    let mut lost = Vec::new();
+    for i in 0..200 {
+        let mut stream = server.connect();
+        stream.write_all(b"Beautiful is better than?").unwrap();
+        let mut answer = [0u8; 5];
+        if let Err(e) = stream.read_exact(&mut answer) {
+            lost.push(format!("client {i}: {e}"));
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    for thread in busy {
+        thread.join().expect("a busy client lost its answers");
+    }
+    let first: Vec<_> = lost.iter().take(3).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of 200 new clients lost, first: {first:?}",
+        lost.len()
+    );
+}
+
 #[test]
 fn the_full_server_answers_the_bare_client() {
     let server = server(&[]);
