@@ -93,6 +93,9 @@ pub struct Connection {
     /// Waiting in the loop's queue for another turn.
     pub queued: bool,
     input: Vec<u8>,
+    /// How much of `input` has been searched for a terminator in vain, so
+    /// the next search starts after it.
+    searched: usize,
     output: Vec<u8>,
     /// How much of `output` the kernel has taken.
     sent: usize,
@@ -115,6 +118,7 @@ impl Connection {
             requests: 0,
             queued: false,
             input: Vec::new(),
+            searched: 0,
             output: Vec::new(),
             sent: 0,
             // Registration reports data that is already waiting, so there
@@ -272,7 +276,7 @@ impl Connection {
         if self.input.is_empty() {
             // The usual case: whole requests, answered straight from the
             // loop's read buffer, nothing copied.
-            let used = self.answer(data, settings, now)?;
+            let used = self.answer(data, 0, settings, now)?;
             if used < data.len() {
                 self.input.extend_from_slice(&data[used..]);
             }
@@ -285,7 +289,7 @@ impl Connection {
 
     fn answer_input(&mut self, settings: &Settings, now: Instant) -> Result<()> {
         let mut input = std::mem::take(&mut self.input);
-        let used = self.answer(&input, settings, now)?;
+        let used = self.answer(&input, self.searched, settings, now)?;
         input.drain(..used);
         // Keep no buffer once it is empty: idle connections own nothing.
         if !input.is_empty() {
@@ -294,12 +298,27 @@ impl Connection {
         Ok(())
     }
 
-    fn answer(&mut self, data: &[u8], settings: &Settings, now: Instant) -> Result<usize> {
+    /// Answers the complete requests at the start of `data`, of which the
+    /// first `searched` bytes are known to hold no terminator.
+    fn answer(
+        &mut self,
+        data: &[u8],
+        searched: usize,
+        settings: &Settings,
+        now: Instant,
+    ) -> Result<usize> {
         let limit = self.sent + OUTPUT_LIMIT;
         let (used, answered) =
             settings
                 .protocol
-                .answer(data, &mut self.output, limit, settings.max_line)?;
+                .answer(data, searched, &mut self.output, limit, settings.max_line)?;
+        // What is left holds no terminator, unless answering stopped
+        // because the output buffer was full: then nobody looked at it.
+        self.searched = if self.output.len() < limit {
+            data.len() - used
+        } else {
+            0
+        };
         if answered > 0 {
             self.requests += answered;
             self.last_progress = now;

@@ -44,23 +44,34 @@ impl Protocol {
     /// A request longer than `max_line` bytes (terminator excluded), or as
     /// many bytes with no terminator yet, is an error: its connection ends
     /// before it can make us buffer more.
+    ///
+    /// `searched`: how many bytes at the start of `input` an earlier call
+    /// has already searched in vain (half a request kept for more bytes).
+    /// The search for its end resumes after them: a long request arriving
+    /// in many small pieces is then searched once, not once per piece,
+    /// which would cost the loop (and everyone waiting on it) time growing
+    /// with the square of its length.
     pub fn answer(
         self,
         input: &[u8],
+        searched: usize,
         out: &mut Vec<u8>,
         limit: usize,
         max_line: usize,
     ) -> Result<(usize, u64)> {
         let end = self.terminator();
         let (mut used, mut answered) = (0, 0);
+        let mut skip = searched.min(input.len());
         while out.len() < limit {
             let rest = &input[used..];
-            let Some(at) = rest.iter().position(|&b| b == end) else {
+            let found = rest[skip..].iter().position(|&b| b == end);
+            let Some(at) = found.map(|at| skip + at) else {
                 if rest.len() > max_line {
                     bail!("{} longer than {max_line} bytes (--max-line)", self.noun());
                 }
                 break;
             };
+            skip = 0; // only the first request was searched before
             if at > max_line {
                 bail!("{} longer than {max_line} bytes (--max-line)", self.noun());
             }
@@ -93,7 +104,7 @@ mod tests {
 
     fn answer_all(protocol: Protocol, input: &[u8], limit: usize) -> (usize, u64, Vec<u8>) {
         let mut out = Vec::new();
-        let (used, n) = protocol.answer(input, &mut out, limit, 64).unwrap();
+        let (used, n) = protocol.answer(input, 0, &mut out, limit, 64).unwrap();
         (used, n, out)
     }
 
@@ -125,21 +136,25 @@ mod tests {
     fn over_max_line_is_an_error_with_or_without_terminator() {
         let mut out = Vec::new();
         let exact = [vec![b'x'; 64], b"\n".to_vec()].concat();
-        assert!(Protocol::Echo.answer(&exact, &mut out, 1 << 20, 64).is_ok());
+        assert!(
+            Protocol::Echo
+                .answer(&exact, 0, &mut out, 1 << 20, 64)
+                .is_ok()
+        );
         let long = [vec![b'x'; 65], b"\n".to_vec()].concat();
         let error = Protocol::Echo
-            .answer(&long, &mut out, 1 << 20, 64)
+            .answer(&long, 0, &mut out, 1 << 20, 64)
             .unwrap_err();
         assert_eq!(error.to_string(), "line longer than 64 bytes (--max-line)");
         // Only 64 bytes of a line so far: wait for more.
         assert_eq!(
             Protocol::Zen
-                .answer(&[b'x'; 64], &mut out, 1 << 20, 64)
+                .answer(&[b'x'; 64], 0, &mut out, 1 << 20, 64)
                 .unwrap(),
             (0, 0)
         );
         let error = Protocol::Zen
-            .answer(&[b'x'; 65], &mut out, 1 << 20, 64)
+            .answer(&[b'x'; 65], 0, &mut out, 1 << 20, 64)
             .unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -154,17 +169,39 @@ mod tests {
             let mut out = Vec::new();
             let mut pending = input[..cut].to_vec();
             let (used, _) = Protocol::Zen
-                .answer(&pending, &mut out, 1 << 20, 64)
+                .answer(&pending, 0, &mut out, 1 << 20, 64)
                 .unwrap();
             pending.drain(..used);
             pending.extend_from_slice(&input[cut..]);
             Protocol::Zen
-                .answer(&pending, &mut out, 1 << 20, 64)
+                .answer(&pending, 0, &mut out, 1 << 20, 64)
                 .unwrap();
             assert_eq!(
                 out, b"Complex.Error: unknown aphorism.Ugly.",
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn the_search_resumes_where_the_last_one_stopped() {
+        let mut out = Vec::new();
+        // Bytes said to be searched already are not looked at again (a
+        // `?` there is not seen: the caller promised there is none).
+        let input = b"ab?cd?ef";
+        let (used, n) = Protocol::Zen
+            .answer(input, 3, &mut out, 1 << 20, 64)
+            .unwrap();
+        assert_eq!((used, n), (6, 1));
+        assert_eq!(out, b"Error: unknown aphorism.");
+        // Only the first request: the ones after it are searched whole.
+        let mut out = Vec::new();
+        let (used, n) = Protocol::Echo
+            .answer(b"abc\nd\ne", 2, &mut out, 1 << 20, 64)
+            .unwrap();
+        assert_eq!((used, n, out.as_slice()), (6, 2, &b"abc\nd\n"[..]));
+        // --max-line still counts the searched bytes.
+        let error = Protocol::Zen.answer(&[b'x'; 65], 64, &mut out, 1 << 20, 64);
+        assert!(error.is_err());
     }
 }
