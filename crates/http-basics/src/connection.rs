@@ -166,7 +166,10 @@ pub fn serve(
             Err(e) => return Err(anyhow!(e).context("reading a request body")),
         }
 
-        let keep_alive = request.keep_alive && !stop.is_stopped();
+        // Someone waits for a worker and this connection has had its turn:
+        // this response closes it (see Patient::turn_over).
+        let yielding = request.keep_alive && conn.get_ref().turn_over();
+        let keep_alive = request.keep_alive && !stop.is_stopped() && !yielding;
         let head_only = request.head.method == "HEAD";
         let reply = route(&request, body, settings);
         let status = reply.status;
@@ -183,7 +186,12 @@ pub fn serve(
         }
         if !keep_alive {
             linger(&mut conn);
-            return ended(requests, "closed after the response (Connection: close)");
+            let how = if yielding {
+                "closed after the response: another connection is waiting for a worker"
+            } else {
+                "closed after the response (Connection: close)"
+            };
+            return ended(requests, how);
         }
     }
 }

@@ -12,7 +12,10 @@
 //!   worker that someone else needs;
 //! - **in the middle of a request**, a stop leaves it [`GRACE`] to finish;
 //! - a **write** that makes no progress for `idle` gives up (a client that
-//!   never reads its response).
+//!   never reads its response);
+//! - a **busy** kept-alive connection is told to close with its next
+//!   response once it has had its turn while another waits for a worker
+//!   ([`Patient::turn_over`]).
 //!
 //! Each real `recv`/`send` syscall is narrated by `--trace`.
 
@@ -30,6 +33,9 @@ const SLICE: Duration = Duration::from_millis(100);
 /// What a request in progress gets to finish after a stop (the contract:
 /// every server ends within 2 s).
 pub const GRACE: Duration = Duration::from_millis(1500);
+/// How long a connection keeps its worker, at least, before it gives the
+/// worker up to a connection waiting for one (see [`Patient::turn_over`]).
+pub const TURN: Duration = Duration::from_millis(100);
 
 pub struct Patient {
     stream: TcpStream,
@@ -48,6 +54,8 @@ pub struct Patient {
     give_way: bool,
     /// Set once a stop is seen mid-request: the end of its grace.
     stopping_at: Option<Instant>,
+    /// When this connection got its worker.
+    since: Instant,
 }
 
 /// The error a read returns when the connection should end quietly: a
@@ -75,6 +83,7 @@ impl Patient {
             between: true,
             give_way: false,
             stopping_at: None,
+            since: Instant::now(),
         })
     }
 
@@ -93,6 +102,18 @@ impl Patient {
         self.between = false;
         self.deadline = deadline;
         self.why = why;
+    }
+
+    /// Whether this connection has had its turn ([`TURN`]) while another
+    /// waits for a worker. A busy kept-alive client is never idle long
+    /// enough to give way between requests, so without this it would keep
+    /// its worker for as long as it likes, and with `--workers` such
+    /// clients every newcomer would wait for ever. The server then says
+    /// `Connection: close` in its next response: the client opens a new
+    /// connection and queues behind the others, and no request is lost
+    /// (closing between requests instead could cut one already on its way).
+    pub fn turn_over(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) > 0 && self.since.elapsed() >= TURN
     }
 
     /// `shutdown(how)`; a peer that is already gone is not an error here.

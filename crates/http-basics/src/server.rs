@@ -10,7 +10,9 @@
 //! A keep-alive connection holds its worker while it is idle between
 //! requests. So an idle connection gives its worker up when another
 //! connection is queued (see patient.rs): without that, `--workers` idle
-//! browsers would lock everyone else out.
+//! browsers would lock everyone else out. A busy one, never idle, does
+//! the same once it has had its turn: its next response says
+//! `Connection: close` (`Patient::turn_over`).
 //!
 //! Stopping (Ctrl-C / SIGTERM): the accept loop ends; idle connections
 //! close at once; a request in progress gets 1.5 s to finish; then every

@@ -523,6 +523,51 @@ fn too_many_connections_get_503_and_an_idle_keep_alive_gives_its_worker_away() {
     server.wait_stderr("a new connection is waiting for a worker");
 }
 
+/// A kept-alive client that is never idle (a request every 20 ms, never
+/// the 100 ms of silence that makes an idle one give way) must not keep
+/// its worker for ever while another connection waits for one: it is told
+/// `Connection: close` with a response, and the newcomer gets the worker.
+#[test]
+fn a_busy_keep_alive_connection_yields_its_worker_to_a_waiting_one() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = server(&["--workers", "1"]);
+    let done = Arc::new(AtomicBool::new(false));
+    let (started, going) = std::sync::mpsc::channel();
+    let busy = {
+        let (addr, done) = (server.addr(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut conn = Raw::connect(addr);
+            let mut closes = 0;
+            // Bounded: at most 1000 requests (20 s), fewer once told to stop.
+            for _ in 0..1000 {
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                let reply = conn.exchange(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+                assert_eq!(reply.head.code, 200);
+                let _ = started.send(());
+                if reply.header("connection").as_deref() == Some("close") {
+                    // As a browser would: a new connection for the next one.
+                    closes += 1;
+                    conn = Raw::connect(addr);
+                }
+                std::thread::sleep(Duration::from_millis(20)); // its pace, the scenario
+            }
+            closes
+        })
+    };
+    going
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the busy client was served");
+    let mut newcomer = Raw::connect(server.addr());
+    let reply = newcomer.exchange(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    done.store(true, Ordering::Relaxed);
+    assert_eq!(reply.head.code, 200);
+    assert!(busy.join().unwrap() >= 1, "the busy client was never told to close");
+    server.wait_stderr("another connection is waiting for a worker");
+}
+
 #[test]
 fn garbage_ends_one_connection_and_the_server_serves_on() {
     let server = server(&[]);
