@@ -120,6 +120,9 @@ pub fn post(args: &PostArgs) -> Result<()> {
     )
 }
 
+/// Interim (1xx) responses skipped before the real one; more is an error.
+const MAX_INTERIM: u32 = 10;
+
 /// A connection kept open for the next request to the same host.
 struct Connection {
     wire: Wire<Traced>,
@@ -128,6 +131,44 @@ struct Connection {
     peer: SocketAddr,
     /// Requests sent on it so far.
     requests: u32,
+}
+
+impl Connection {
+    /// Whether a kept connection can carry the next request: the server
+    /// speaks only when asked, so anything it sent since its last response
+    /// ended (bytes past that end, or its FIN) says no. One nonblocking
+    /// peek; the bytes stay where they are.
+    fn still_quiet(&self) -> bool {
+        let stream = &self.wire.get_ref().stream;
+        let mut byte = [0u8; 1];
+        let peeked = stream
+            .set_nonblocking(true)
+            .and_then(|()| stream.peek(&mut byte));
+        // Blocking again for the next request's timeouts; if even that
+        // fails, this connection is not worth keeping.
+        let restored = stream.set_nonblocking(false).is_ok();
+        match peeked {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                narrate!("recv(MSG_PEEK) -> WouldBlock (nothing since the last response)");
+                restored
+            }
+            Ok(0) => {
+                narrate!("recv(MSG_PEEK) -> 0 bytes (EOF: the server closed the kept connection)");
+                false
+            }
+            Ok(_) => {
+                narrate!(
+                    "recv(MSG_PEEK) -> 1 byte: {} sent bytes past the end of the response; not reusing the connection",
+                    self.peer
+                );
+                false
+            }
+            Err(e) => {
+                narrate!("recv(MSG_PEEK) -> {e}: not reusing the connection");
+                false
+            }
+        }
+    }
 }
 
 struct Client {
@@ -206,7 +247,8 @@ impl Client {
         let reuse = self
             .kept
             .take()
-            .filter(|c| c.host == url.host && c.port == url.port);
+            .filter(|c| c.host == url.host && c.port == url.port)
+            .filter(Connection::still_quiet);
         if let Some(conn) = reuse {
             narrate!(
                 "reusing the kept-alive connection to {} (request {} on it)",
@@ -276,7 +318,9 @@ impl Client {
         conn.requests += 1;
 
         // The response head; 1xx heads (100 Continue, 103 Early Hints) are
-        // interim: the real response follows them.
+        // interim: the real response follows them. A few, not without end:
+        // a server sending nothing else would keep us reading for ever.
+        let mut interim = 0;
         let (head, len) = loop {
             let read = read_head(&mut conn.wire, MAX_HEAD, response::parse);
             let (head, len) = match read {
@@ -300,6 +344,13 @@ impl Client {
             narrate_head(&conn.wire.buffer()[..len]);
             if (100..200).contains(&head.code) && head.code != 101 {
                 conn.wire.consume(len);
+                interim += 1;
+                if interim > MAX_INTERIM {
+                    return Err(Attempt::Failed(anyhow!(
+                        "more than {MAX_INTERIM} interim (1xx) responses from {} and no answer",
+                        conn.peer
+                    )));
+                }
                 continue;
             }
             break (head, len);
@@ -325,7 +376,16 @@ impl Client {
                 ));
             }
         }
-        if plan.reusable {
+        let excess = conn.wire.buffer().len();
+        if plan.reusable && excess > 0 {
+            // More bytes than the framing said: a lying Content-Length, a
+            // body on a 204. Read as the next response, they would answer a
+            // request the server has not even seen (response smuggling).
+            narrate!(
+                "{} sent {excess} bytes past the end of the response: not reusing the connection",
+                conn.peer
+            );
+        } else if plan.reusable {
             narrate!(
                 "keeping the connection to {} open for the next request",
                 conn.peer

@@ -331,8 +331,75 @@ fn a_kept_connection_the_server_closed_is_replaced_once() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "ok\nok\n");
-    assert!(stderr(&out).contains("the server had closed that connection"));
-    assert_eq!(stderr(&out).matches("trace: connect(").count(), 2);
+    // Seen before reuse (its FIN has arrived: a peek says EOF), or only
+    // when the request finds the connection closed: either way, once.
+    let trace = stderr(&out);
+    assert!(
+        trace.contains("EOF: the server closed the kept connection")
+            || trace.contains("the server had closed that connection"),
+        "{trace}"
+    );
+    assert_eq!(trace.matches("trace: connect(").count(), 2);
+}
+
+/// A server that sends more than its response's framing says (a lying
+/// Content-Length, a body on a 204) must not get the extra bytes read as
+/// the response to the client's next request: that connection is not
+/// reused, so a forged second response never reaches the user.
+#[test]
+fn bytes_past_a_responses_end_are_never_read_as_the_next_response() {
+    let forged = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nforged\n";
+    let real = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nreal\n";
+    for first in [
+        format!("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nfirst\n{forged}"),
+        format!("HTTP/1.1 204 No Content\r\nContent-Length: 6\r\n\r\n{forged}"),
+    ] {
+        // If the client reused the first connection, the forged bytes would
+        // answer its second request there; a new connection gets `real`.
+        let (addr, _) = fake(vec![vec![http(&first), http(real)], vec![http(real)]]);
+        let out = run(
+            BIN,
+            &["get", "--trace", &url(addr, "/a"), &url(addr, "/b")],
+            b"",
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            !stdout(&out).contains("forged"),
+            "{first:?}: {}",
+            stdout(&out)
+        );
+        assert!(stdout(&out).ends_with("real\n"), "{}", stdout(&out));
+        assert!(
+            stderr(&out).contains("bytes past the end of the response"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out).matches("trace: connect(").count(), 2);
+    }
+}
+
+/// Interim responses (1xx) are skipped on the way to the real one, but not
+/// without end: a server that sends nothing else would keep the client
+/// reading for ever (each one well within --timeout).
+#[test]
+fn endless_interim_responses_are_an_error() {
+    let many = "HTTP/1.1 100 Continue\r\n\r\n".repeat(1000)
+        + "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+    let (addr, _) = fake(vec![vec![http(&many), None]]);
+    let out = run(BIN, &["get", &url(addr, "/")], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("more than 10 interim (1xx) responses"),
+        "{}",
+        stderr(&out)
+    );
+    // Two, as a real server may send (100 Continue, 103 Early Hints): fine.
+    let two = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n\
+               HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+    let (addr, _) = fake(vec![vec![http(two), None]]);
+    let out = run(BIN, &["get", &url(addr, "/")], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "ok\n");
 }
 
 #[test]

@@ -564,7 +564,10 @@ fn a_busy_keep_alive_connection_yields_its_worker_to_a_waiting_one() {
     let reply = newcomer.exchange(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     done.store(true, Ordering::Relaxed);
     assert_eq!(reply.head.code, 200);
-    assert!(busy.join().unwrap() >= 1, "the busy client was never told to close");
+    assert!(
+        busy.join().unwrap() >= 1,
+        "the busy client was never told to close"
+    );
     server.wait_stderr("another connection is waiting for a worker");
 }
 
