@@ -73,6 +73,10 @@ pub fn serve(
         conn.get_mut()
             .expect_request(Instant::now() + settings.idle, requests > 0);
         let head = match read_head(&mut conn, settings.max_header, request::parse) {
+            Ok(Some((_, len))) if request::bare_lf(&conn.buffer()[..len]) => {
+                let why = "a line of the head ends in a bare LF, not CRLF (request smuggling?)";
+                return refuse(&mut conn, peer, requests, false, 400, why);
+            }
             Ok(Some((head, len))) => {
                 narrate!(
                     "request head complete: {len} bytes, \"{} {} HTTP/1.{}\"",
@@ -101,7 +105,7 @@ pub fn serve(
                 error,
                 partial: true,
             }) if error.kind() == std::io::ErrorKind::TimedOut => {
-                return refuse(&mut conn, peer, requests, 408, &error.to_string());
+                return refuse(&mut conn, peer, requests, false, 408, &error.to_string());
             }
             Err(HeadError::Io { error, .. }) => {
                 return Err(anyhow!(error).context("reading a request head"));
@@ -111,17 +115,18 @@ pub fn serve(
                     "request head over {} bytes (--max-header)",
                     settings.max_header
                 );
-                return refuse(&mut conn, peer, requests, 431, &why);
+                return refuse(&mut conn, peer, requests, false, 431, &why);
             }
             Err(HeadError::Malformed(httparse::Error::TooManyHeaders)) => {
                 let why = format!("more than {} header fields", request::MAX_HEADERS);
-                return refuse(&mut conn, peer, requests, 431, &why);
+                return refuse(&mut conn, peer, requests, false, 431, &why);
             }
             Err(HeadError::Malformed(e)) => {
                 return refuse(
                     &mut conn,
                     peer,
                     requests,
+                    false,
                     400,
                     &format!("malformed head: {e}"),
                 );
@@ -131,9 +136,20 @@ pub fn serve(
             }
         };
         let minor = head.minor;
+        // The answer to HEAD has no body, whatever its status, refusals too.
+        let head_only = head.method == "HEAD";
         let request = match request::check(head, settings.max_body) {
             Ok(request) => request,
-            Err(reject) => return refuse(&mut conn, peer, requests, reject.status, &reject.why),
+            Err(reject) => {
+                return refuse(
+                    &mut conn,
+                    peer,
+                    requests,
+                    head_only,
+                    reject.status,
+                    &reject.why,
+                );
+            }
         };
 
         // The body: the whole of it within --idle-timeout of its head.
@@ -155,13 +171,16 @@ pub fn serve(
                     &mut conn,
                     peer,
                     requests,
+                    head_only,
                     413,
                     &format!("body over {limit} bytes (--max-body)"),
                 );
             }
-            Err(BodyError::Malformed(why)) => return refuse(&mut conn, peer, requests, 400, &why),
+            Err(BodyError::Malformed(why)) => {
+                return refuse(&mut conn, peer, requests, head_only, 400, &why);
+            }
             Err(BodyError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-                return refuse(&mut conn, peer, requests, 408, &e.to_string());
+                return refuse(&mut conn, peer, requests, head_only, 408, &e.to_string());
             }
             Err(e) => return Err(anyhow!(e).context("reading a request body")),
         }
@@ -170,7 +189,6 @@ pub fn serve(
         // this response closes it (see Patient::turn_over).
         let yielding = request.keep_alive && conn.get_ref().turn_over();
         let keep_alive = request.keep_alive && !stop.is_stopped() && !yielding;
-        let head_only = request.head.method == "HEAD";
         let reply = route(&request, body, settings);
         let status = reply.status;
         let sent = reply
@@ -221,12 +239,12 @@ fn refuse(
     conn: &mut Conn,
     peer: SocketAddr,
     requests: u64,
+    head_only: bool,
     status: u16,
     why: &str,
 ) -> Result<Ended> {
     log!("{peer}: {status} {}: {why}", crate::reply::reason(status));
-    // HEAD or not, an error page is small: send it whole.
-    let sent = Reply::error(status, why).send(conn.get_mut(), false, false, 1);
+    let sent = Reply::error(status, why).send(conn.get_mut(), head_only, false, 1);
     if let Err(e) = sent {
         return Err(e.context(format!("sending {status}")));
     }

@@ -53,6 +53,16 @@ pub fn parse(data: &[u8]) -> crate::head::Parsed<Head> {
     Ok(httparse::Status::Complete((head, len)))
 }
 
+/// Whether a line of `head` (the bytes httparse parsed) ends in a bare LF.
+/// httparse accepts it, as RFC 9112 allows; this server does not: a proxy
+/// in front that reads `X: a\nTransfer-Encoding: chunked` as one field
+/// would disagree with us about where the body ends (request smuggling).
+pub fn bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+}
+
 /// A request that passed [`check`]: what the server needs to answer it.
 #[derive(Debug, Clone)]
 pub struct Request {

@@ -234,6 +234,50 @@ fn bad_requests_are_400_and_smuggling_shapes_too() {
     assert_eq!(get(server.addr(), "/hello.txt").head.code, 200);
 }
 
+/// A line that ends in a bare LF is refused in a head too, not only in a
+/// chunked body: RFC 9112 lets a recipient accept it, but a proxy in front
+/// that does not would see one field where this server sees two (say, a
+/// `Transfer-Encoding` hidden in another field's value): request smuggling.
+#[test]
+fn a_bare_lf_in_a_request_head_is_400() {
+    let server = server(&[]);
+    assert_eq!(refused(&server, b"GET / HTTP/1.1\nHost: t\n\n"), 400);
+    assert_eq!(
+        refused(
+            &server,
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nX: a\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc"
+        ),
+        400
+    );
+    server.wait_stderr("bare LF");
+    assert_eq!(get(server.addr(), "/hello.txt").head.code, 200);
+}
+
+/// The answer to HEAD has no body, whatever its status: even a refusal.
+/// (A body there would be read as the start of the next response.)
+#[test]
+fn a_refused_head_request_gets_no_body() {
+    let server = server(&[]);
+    for request in [
+        &b"HEAD / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999\r\n\r\n"[..],
+        b"HEAD / HTTP/1.1\r\nHost: t\r\nExpect: something\r\n\r\n",
+        b"HEAD / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
+    ] {
+        let mut conn = test_support::connect(server.addr());
+        conn.write_all(request).unwrap();
+        let mut reply = Vec::new();
+        conn.read_to_end(&mut reply).unwrap();
+        let text = String::from_utf8_lossy(&reply);
+        let end = text.find("\r\n\r\n").expect("a response head") + 4;
+        assert!(
+            text.starts_with("HTTP/1.1 4") || text.starts_with("HTTP/1.1 5"),
+            "{text}"
+        );
+        assert!(text.contains("Content-Length: "), "{text}");
+        assert_eq!(&text[end..], "", "a body after the head: {text}");
+    }
+}
+
 #[test]
 fn sizes_are_capped_413_for_bodies_431_for_heads() {
     let server = server(&["--max-body", "100", "--max-header", "1024"]);
