@@ -17,7 +17,7 @@ use common::log;
 use common::stop::Stop;
 
 use crate::connection::Settings;
-use crate::listener::{listen, raise_descriptor_limit};
+use crate::listener::{Share, listen, raise_descriptor_limit};
 use crate::protocol::Protocol;
 use crate::reactor::{Config, Reactor, Totals};
 
@@ -53,14 +53,14 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let wanted = u64::from(args.max_connections) + 16 + 4 * loops as u64;
     raise_descriptor_limit(wanted, args.max_connections);
 
-    let first = listen(addr, loops > 1)?;
+    let first = listen(addr, if loops > 1 { Share::Open } else { Share::Alone })?;
     // With --port 0 the first listener picks the port; the others join it.
     let local = first
         .local_addr()
         .context("reading the listener's address")?;
     let mut listeners = vec![first];
     for _ in 1..loops {
-        listeners.push(listen(local, true)?);
+        listeners.push(listen(local, Share::Join)?);
     }
     let config = Config {
         settings: Settings {

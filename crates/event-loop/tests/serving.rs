@@ -331,6 +331,28 @@ fn loops_2_runs_two_loop_threads_that_serve_everyone() {
     );
 }
 
+/// SO_REUSEPORT lets sockets of the same user share a port: a second
+/// `--loops 2` server started by mistake on the port of a running one
+/// would join it, and the kernel would hand it half the clients. The first
+/// listener binds without it, so a taken port is an error, as without
+/// `--loops`; the others then join that one.
+#[test]
+fn loops_2_on_a_port_in_use_is_an_error_not_a_silent_share() {
+    let first = server(&["--loops", "2"]);
+    let port = first.addr().port().to_string();
+    let out = run(BIN, &["server", "--port", &port, "--loops", "2"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Address already in use"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "", "it must not say `listening on`");
+    // The running one has both its loops, and answers.
+    let mut stream = first.connect();
+    assert_eq!(ask(&mut stream, "Simple is better than?"), "Complex.");
+}
+
 #[test]
 fn stop_with_idle_clients_exits_0_promptly_and_closes_them() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
