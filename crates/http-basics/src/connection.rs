@@ -71,7 +71,7 @@ pub fn serve(
     };
     loop {
         conn.get_mut()
-            .expect_request(Instant::now() + settings.idle, requests > 0);
+            .expect_request(Instant::now() + settings.idle);
         let head = match read_head(&mut conn, settings.max_header, request::parse) {
             Ok(Some((_, len))) if request::bare_lf(&conn.buffer()[..len]) => {
                 let why = "a line of the head ends in a bare LF, not CRLF (request smuggling?)";

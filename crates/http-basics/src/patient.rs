@@ -7,9 +7,11 @@
 //!   sending a byte a second never waits long enough for an idle timeout
 //!   to fire, but it cannot beat a deadline (slowloris);
 //! - **between requests** (keep-alive, no byte of the next one yet), a
-//!   stop ends the connection at once, and so does a queue of connections
-//!   waiting for a worker: an idle keep-alive client must not hold a
-//!   worker that someone else needs;
+//!   stop ends the connection at once; and while other connections wait
+//!   for a worker, a client stalled before its head is complete (idle
+//!   kept-alive, new and silent, or half a head) gets a [`TURN`], not a
+//!   whole `--idle-timeout`: a worker someone else needs is not held by a
+//!   client that sends nothing;
 //! - **in the middle of a request**, a stop leaves it [`GRACE`] to finish;
 //! - a **write** that makes no progress for `idle` gives up (a client that
 //!   never reads its response);
@@ -49,9 +51,10 @@ pub struct Patient {
     why: &'static str,
     /// True until the first byte of the next request arrives.
     between: bool,
-    /// Whether an idle wait between requests gives way to a queue: only
-    /// once the connection has had a request (a new one gets its turn).
-    give_way: bool,
+    /// True while a request head is being read (its first byte or more).
+    head: bool,
+    /// When the last byte arrived (or the worker took the connection).
+    last_byte: Instant,
     /// Set once a stop is seen mid-request: the end of its grace.
     stopping_at: Option<Instant>,
     /// When this connection got its worker.
@@ -81,18 +84,20 @@ impl Patient {
             deadline: Instant::now() + idle,
             why: "",
             between: true,
-            give_way: false,
+            head: true,
+            last_byte: Instant::now(),
             stopping_at: None,
             since: Instant::now(),
         })
     }
 
     /// Waiting for the next request: its head must be complete by
-    /// `deadline`, and until its first byte the wait gives way to a stop,
-    /// and if `give_way`, to a queue of connections waiting for a worker.
-    pub fn expect_request(&mut self, deadline: Instant, give_way: bool) {
+    /// `deadline`; until its first byte the wait gives way to a stop, and
+    /// while another connection waits for a worker, the wait for a client
+    /// that has stalled lasts only a [`TURN`] (see `read`).
+    pub fn expect_request(&mut self, deadline: Instant) {
         self.between = true;
-        self.give_way = give_way;
+        self.head = true;
         self.deadline = deadline;
         self.why = "the request head did not arrive in time (--idle-timeout)";
     }
@@ -100,6 +105,7 @@ impl Patient {
     /// Reading a body, or draining before a close: reads end at `deadline`.
     pub fn read_until(&mut self, deadline: Instant, why: &'static str) {
         self.between = false;
+        self.head = false;
         self.deadline = deadline;
         self.why = why;
     }
@@ -164,14 +170,27 @@ impl Read for Patient {
                 Ok(n) => {
                     narrate!("recv() -> {n} bytes");
                     self.between = false;
+                    self.last_byte = Instant::now();
                     return Ok(n);
                 }
-                // A slice passed with nothing to read: an idle keep-alive
-                // connection lets a waiting one have its worker.
+                // A slice passed with nothing to read. While another
+                // connection waits for a worker, a worker does not wait a
+                // whole --idle-timeout for a client that has stalled before
+                // its head is complete: a kept-alive or new connection with
+                // no byte yet closes quietly, a half-sent head gets 408.
+                // Without this, `--workers` silent connections (or
+                // slowloris heads) lock every newcomer out for that long.
                 Err(e) if is_retry(&e) => {
-                    if self.between && self.give_way && self.queued.load(Ordering::Relaxed) > 0 {
-                        return Err(io::Error::other(
-                            "quiet: idle, and a new connection is waiting for a worker",
+                    let stalled = self.last_byte.elapsed() >= TURN;
+                    if self.head && stalled && self.queued.load(Ordering::Relaxed) > 0 {
+                        if self.between {
+                            return Err(io::Error::other(
+                                "quiet: idle, and a new connection is waiting for a worker",
+                            ));
+                        }
+                        return Err(io::Error::new(
+                            ErrorKind::TimedOut,
+                            "the request head stalled while another connection waited for a worker",
                         ));
                     }
                 }

@@ -615,6 +615,26 @@ fn a_busy_keep_alive_connection_yields_its_worker_to_a_waiting_one() {
     server.wait_stderr("another connection is waiting for a worker");
 }
 
+/// Connections that hold a worker without sending (nothing at all yet, or
+/// half a head, then silence) must not lock a newcomer out until their
+/// --idle-timeout: while another waits for a worker, a worker waits for a
+/// stalled client only for its turn (100 ms).
+#[test]
+fn silent_and_stalled_new_connections_give_a_waiting_one_the_worker() {
+    let server = server(&["--workers", "1"]);
+    let silent = Raw::connect(server.addr());
+    let mut stalled = Raw::connect(server.addr());
+    stalled.send(b"GET /hello.txt HTTP/1.1\r\nHo");
+    let mut newcomer = Raw::connect(server.addr());
+    // Raw's reads give up after 5 s: far less than the 30 s --idle-timeout.
+    let reply = newcomer.exchange(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(reply.head.code, 200);
+    // The stalled head is told why (408); the silent one just closed.
+    assert_eq!(stalled.read(false).head.code, 408);
+    server.wait_stderr("stalled while another connection waited for a worker");
+    drop(silent);
+}
+
 #[test]
 fn garbage_ends_one_connection_and_the_server_serves_on() {
     let server = server(&[]);
