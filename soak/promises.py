@@ -1187,10 +1187,258 @@ def realtime(rows):
         receiver.kill()
 
 
+# ---- http-basics: smuggling, traversal, a pool held by stalled clients, a hostile server ----
+
+def http_status(sock, wait=3.0):
+    """Reads until the peer closes or `wait` passes; returns the status
+    codes of the responses seen and all the bytes."""
+    sock.settimeout(wait)
+    data = b''
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    return [int(c) for c in re.findall(rb'HTTP/1\.1 (\d{3}) ', data)], data
+
+
+def probe_http(server, timeout=5):
+    with connect(server, timeout=timeout) as sock:
+        sock.sendall(b'GET /hello.txt HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n')
+        codes, data = http_status(sock, timeout)
+    return codes == [200] and b'Hello from http-basics' in data
+
+
+HIDDEN = b'GET /hello.txt HTTP/1.1\r\nHost: soak\r\n\r\n'
+SMUGGLING = {
+    'CL+TE': b'POST /echo HTTP/1.1\r\nHost: s\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'two CLs': b'POST /echo HTTP/1.1\r\nHost: s\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde',
+    'TE chunked, identity': b'POST /echo HTTP/1.1\r\nHost: s\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n',
+    'obs-fold': b'POST /echo HTTP/1.1\r\nHost: s\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n',
+    'bare LF': b'POST /echo HTTP/1.1\nHost: s\nContent-Length: 5\n\nabcde',
+    'space before colon': b'POST /echo HTTP/1.1\r\nHost: s\r\nContent-Length : 5\r\n\r\nabcde',
+    'CL hex': b'POST /echo HTTP/1.1\r\nHost: s\r\nContent-Length: 0x5\r\n\r\nabcde',
+    'chunk size overflow': b'POST /echo HTTP/1.1\r\nHost: s\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\n',
+    'chunk bare LF': b'POST /echo HTTP/1.1\r\nHost: s\r\nTransfer-Encoding: chunked\r\n\r\n5\nabcde\n0\n\n',
+}
+
+
+def http_smuggling(rows):
+    """Every ambiguous framing is refused and the connection closed, so the
+    request hidden behind it is never answered; the server serves on."""
+    server = Server('http-basics', ['http-basics', 'server', '--quiet'])
+    started = time.monotonic()
+    try:
+        answered = []
+        for name, shape in SMUGGLING.items():
+            with connect(server) as sock:
+                sock.sendall(shape + HIDDEN)
+                codes, _ = http_status(sock)
+            if len(codes) != 1 or codes[0] not in (400, 413, 501):
+                answered.append('%s: %s' % (name, codes))
+        held = not answered and probe_http(server) and not server.panicked()
+        row(rows, 'http-basics', 'smuggling shapes refused, nothing hidden answered', len(SMUGGLING),
+            time.monotonic() - started, held, '; '.join(answered) or 'each one status, then closed')
+    finally:
+        server.kill()
+
+
+def http_traversal(rows):
+    """No request reads a file outside --root: encoded dots and slashes, NUL,
+    backslashes, absolute-form targets, symlinks out, a root that is a link."""
+    base = tempfile.mkdtemp(prefix='soak-http-')
+    try:
+        www = os.path.join(base, 'www')
+        os.makedirs(os.path.join(www, 'sub'))
+        with open(os.path.join(www, 'index.html'), 'w') as f:
+            f.write('index\n')
+        with open(os.path.join(base, 'secret.txt'), 'w') as f:
+            f.write('SOAK-SECRET\n')
+        os.symlink(os.path.join(base, 'secret.txt'), os.path.join(www, 'out'))
+        os.symlink('../secret.txt', os.path.join(www, 'sub', 'rel'))
+        os.symlink(www, os.path.join(base, 'link-root'))
+        targets = [b'/../secret.txt', b'/%2e%2e/secret.txt', b'/%2E%2e%2fsecret.txt', b'/sub/..%2f..%2fsecret.txt',
+                   b'/..\\secret.txt', b'/%5c..%5csecret.txt', b'/out', b'/sub/rel', b'//../secret.txt',
+                   b'http://soak/../secret.txt', b'/index.html%00/../../secret.txt', b'/sub/.%2e/.%2e/secret.txt']
+        for root, env in [(www, {}), (os.path.join(base, 'link-root'), {}), (www, {'HTTP_BASICS_NO_OPENAT2': '1'})]:
+            started = time.monotonic()
+            old = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            try:
+                server = Server('http-basics', ['http-basics', 'server', '--quiet', '--root', root])
+            finally:
+                for k, v in old.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+            try:
+                leaked = []
+                for target in targets:
+                    with connect(server) as sock:
+                        sock.sendall(b'GET ' + target + b' HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n')
+                        codes, data = http_status(sock)
+                    if b'SOAK-SECRET' in data or codes == [200]:
+                        leaked.append('%s: %s' % (target.decode(), codes))
+                label = 'no path out of the root%s%s' % (' (root is a symlink)' if 'link' in root else '',
+                                                         ' (without openat2)' if env else '')
+                row(rows, 'http-basics', label, len(targets), time.monotonic() - started, not leaked,
+                    '; '.join(leaked) or 'every one 400, 403 or 404')
+            finally:
+                server.kill()
+    finally:
+        subprocess.run(['rm', '-rf', base])
+
+
+def http_pool_held(rows):
+    """--workers 4, held by 4 silent connections, 4 slowloris heads and 4
+    clients that ask again every 20 ms on kept connections: a newcomer must
+    still be served within 2 s, not after --idle-timeout (30 s)."""
+    server = Server('http-basics', ['http-basics', 'server', '--quiet', '--workers', '4'])
+    stop = threading.Event()
+    started = time.monotonic()
+    socks = []
+
+    def busy():
+        sock = None
+        for _ in range(1000):  # at most 20 s
+            if stop.is_set():
+                break
+            try:
+                sock = sock or connect(server)
+                sock.sendall(b'GET /hello.txt HTTP/1.1\r\nHost: s\r\n\r\n')
+                head = b''
+                while b'\r\n\r\n' not in head:
+                    head += sock.recv(4096)
+                if b'Connection: close' in head:
+                    sock.close()
+                    sock = None  # as a browser would: a new connection next time
+            except OSError:
+                sock = None
+            stop.wait(0.02)  # the client's pace (the attack), not synchronisation
+
+    try:
+        for i in range(8):
+            sock = connect(server)
+            if i % 2:
+                sock.sendall(b'GET / HTTP/1.1\r\nHo')  # half a head, then silence
+            socks.append(sock)
+        threads = [threading.Thread(target=busy, daemon=True) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # let them take the workers (the scenario's setup), not synchronisation
+        t0 = time.monotonic()
+        served = probe_http(server, timeout=10)
+        took = time.monotonic() - t0
+        row(rows, 'http-basics', 'newcomer served past silent, slowloris and busy clients', 13,
+            time.monotonic() - started, served and took < 2 and not server.panicked(),
+            'served: %s in %.2f s (wanted under 2 s)' % (served, took))
+    finally:
+        stop.set()
+        for sock in socks:
+            sock.close()
+        server.kill()
+
+
+def http_stops(rows):
+    """SIGTERM while a head trickles, and while a body streams in."""
+    def head_trickler(server, going):
+        sock = connect(server, timeout=3)
+        try:
+            for i, byte in enumerate(b'GET /hello.txt HTTP/1.1\r\nHost: soak\r\nX-Slow: ' + b'y' * 400):
+                sock.send(bytes([byte]))
+                if i == 5:
+                    going.set()
+                time.sleep(0.05)  # the trickle rate (the attack), not synchronisation
+        except OSError:
+            pass
+        going.set()
+
+    stop_while(rows, 'http-basics', ['http-basics', 'server'], head_trickler, 'a head trickles a byte every 50 ms')
+    stop_while(rows, 'http-basics', ['http-basics', 'server', '--max-body', '1073741824'],
+               streamer(b'POST /echo HTTP/1.1\r\nHost: soak\r\nContent-Length: 1073741824\r\n\r\n'),
+               'a 1 GB body streams in')
+
+
+def fake_http(answer):
+    """A server that answers every connection's first request with `answer`
+    (bytes, or a function of the socket), for at most 20 s; returns its port."""
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(8)
+    listener.settimeout(20)
+
+    def serve():
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                return
+            with sock:
+                sock.settimeout(5)
+                try:
+                    head = b''
+                    while b'\r\n\r\n' not in head:
+                        head += sock.recv(4096) or b'\r\n\r\n'
+                    if callable(answer):
+                        answer(sock)
+                    else:
+                        sock.sendall(answer)
+                        time.sleep(0.2)  # the connection stays open for the client's next request
+                except OSError:
+                    pass
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def http_client_against_hostile_servers(rows):
+    def endless_interim(sock):
+        for _ in range(100000):  # bounded: a few seconds of 1xx heads at most
+            sock.sendall(b'HTTP/1.1 100 Continue\r\n\r\n')
+
+    def endless_chunks(sock):
+        sock.sendall(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')
+        for _ in range(100000):  # bounded: 400 MB at most; --max-body stops the client first
+            sock.sendall(b'1000\r\n' + b'z' * 4096 + b'\r\n')
+
+    forged = (b'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nfirst\n'
+              b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nforged\n')
+    cases = [
+        ('endless 100 Continue', endless_interim, 1, None),
+        ('bytes past a response forge the next one', forged, 0, b'forged'),
+        ('a redirect loop', b'HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n', 1, None),
+        ('a redirect to file://', b'HTTP/1.1 301 Moved\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n', 1, None),
+        ('an endless chunked body', endless_chunks, 1, None),
+    ]
+    for label, answer, want, never in cases:
+        started = time.monotonic()
+        port = fake_http(answer)
+        url = 'http://127.0.0.1:%d/' % port
+        cmd = [path('http-basics'), 'get', '--follow', '--timeout', '2', '--max-body', '100000', url, url + 'b']
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=30)
+            code, out, err = proc.returncode, proc.stdout, proc.stderr.decode(errors='replace')
+        except subprocess.TimeoutExpired:
+            code, out, err = None, b'', 'still running after 30 s'
+        held = code == want and (never is None or never not in out) and 'panicked' not in err
+        row(rows, 'http-basics client', label, 1, time.monotonic() - started, held,
+            'exit %s (wanted %s); %s' % (code, want, err.strip().splitlines()[-1][:90] if err.strip() else 'stdout %r' % out[:30]))
+
+
+def http_basics(rows):
+    for scenario in [http_smuggling, http_traversal, http_pool_held, http_stops, http_client_against_hostile_servers]:
+        scenario(rows)
+
+
 def run(rows):
     for scenario in [closed_pipes, closed_pipes_clients, stuck_stderr, ipv6, stops, lossy_stop, cli_extremes, udp_loops,
                      pinned_pool, framing_client, large_limits, resolver_odd_names, threaded_bursts,
-                     closed_stderr_small_pool, over_limit_resets, stop_with_a_slow_reader, threaded_memory, realtime]:
+                     closed_stderr_small_pool, over_limit_resets, stop_with_a_slow_reader, threaded_memory, realtime,
+                     http_basics]:
         started = time.monotonic()
         try:
             scenario(rows)
