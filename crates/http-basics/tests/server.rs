@@ -331,9 +331,12 @@ fn a_head_trickling_in_gets_408_at_its_deadline_and_a_silent_client_is_just_clos
     let server = server(&["--idle-timeout", "1"]);
     let mut conn = Raw::connect(server.addr());
     let started = Instant::now();
-    // A byte every 200 ms: never idle for a whole second, never done.
+    // The request line at once (so even a slow machine cannot make this the
+    // silent client below), then a byte every 200 ms: never idle for a whole
+    // second, never done.
     let head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-    let mut sent = 0;
+    let mut sent = 16;
+    conn.send(&head[..sent]);
     while sent < head.len() && !server.stderr_lines().iter().any(|l| l.contains("408")) {
         if conn.wire.get_mut().write_all(&head[sent..=sent]).is_err() {
             break;
