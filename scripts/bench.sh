@@ -333,6 +333,36 @@ conns_run() {
 conns_run c100 100 500
 conns_run c1000 1000 100
 
+# The same 1000 connections from `loadgen econns`: two threads polling
+# (as wrk does) instead of a thread per connection. With 1000 client
+# threads on these 2 cores, a one-thread server gets one scheduler share
+# among them (event-loop's README measures it); a polling load leaves the
+# server the CPU the load does not use, whatever its thread count.
+# Python is left out: its row would only add minutes.
+econns_run() {
+    local row=$1 c=$2 r=$3 round kind line
+    log "$c connections x $r requests of 64 bytes from 2 polling threads, $ROUNDS rounds"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for kind in "${CONN_SERVERS[@]}"; do
+            [ "$kind" = python ] && continue
+            [ -n "${SADDR[$kind]:-}" ] || continue
+            line=$(load "$row $kind" "$LOADGEN" econns --threads 2 --addr "${SADDR[$kind]}" \
+                --connections "$c" --requests "$r" --size 64)
+            if [ "$(field "$line" errors)" = 0 ] && [ "$(field "$line" served)" = "$c" ]; then
+                add_sample "$row" "$kind" "$(field "$line" rps)"
+            else
+                R[${row}_fail,$kind]="$(field "$line" served)/$c served"
+            fi
+        done
+    done
+    for kind in "${CONN_SERVERS[@]}"; do
+        [ "$kind" = python ] && continue
+        R[$row,$kind]=$(median "${SAMPLES[$row,$kind]:-}")
+        [ -n "${R[${row}_fail,$kind]:-}" ] && R[$row,$kind]="FAIL(${R[${row}_fail,$kind]})"
+    done
+}
+econns_run e1000 1000 300
+
 # Context switches per request at 100 connections, counted by perf over all
 # the server's threads (perf stat -p follows threads created while it runs).
 if [ $HAVE_PERF = 1 ]; then
@@ -935,6 +965,12 @@ if [ $HAVE_EVENTLOOP = 1 ]; then
         "$(cell c1000 eventloop tokio)" "$(verdict_tokio c1000 eventloop '>=' 1.1)"
     row "1000 conns rps [event-loop 2 loops]" "$(cell c1000 c)" "$(cell c1000 tokio)" "$(cell c1000 python)" \
         "$(cell c1000 eventloop2 tokio)" "-"
+    row "1000 conns polling load [event-loop 1 loop]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
+        "$(cell e1000 eventloop tokio)" "$(verdict_tokio e1000 eventloop '>=' 1.1)"
+    row "1000 conns polling load [event-loop 2 loops]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
+        "$(cell e1000 eventloop2 tokio)" "-"
+    row "1000 conns polling load [threaded pool]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
+        "$(cell e1000 threaded)" "-"
     row "ctx switches/request [event-loop]" "$(cell ctxsw c)" "$(cell ctxsw tokio)" "$(cell ctxsw python)" \
         "${R[ctxsw,eventloop]:--} / ${R[ctxsw,eventloop2]:--}" "(1 loop / 2 loops)"
     row "server syscalls/request [event-loop]" "$(cell syscalls c)" "$(cell syscalls tokio)" "$(cell syscalls python)" \

@@ -5,6 +5,8 @@
 //! loadgen stream --addr A [--bytes N]            one connection, N bytes echoed
 //! loadgen rtt    --addr A [--count N]            64-byte round trips, p50/p99
 //! loadgen conns  --addr A --connections C --requests R --size S
+//! loadgen econns --addr A --connections C --requests R --size S [--threads T]
+//!                                                same work, T threads polling
 //! loadgen frames --addr A [--frames N] [--size S]  pipelined length frames
 //! loadgen idle   --addr A --connections C [--hold-secs T]
 //! ```
@@ -44,13 +46,14 @@ struct Args {
     size: usize,
     frames: u64,
     hold: Duration,
+    threads: usize,
 }
 
 fn parse_args() -> Result<Args> {
     let mut argv = std::env::args().skip(1);
     let mode = argv
         .next()
-        .ok_or("missing mode (stream|rtt|conns|frames|idle)")?;
+        .ok_or("missing mode (stream|rtt|conns|econns|frames|idle)")?;
     let mut args = Args {
         mode,
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -61,6 +64,7 @@ fn parse_args() -> Result<Args> {
         size: 64,
         frames: 100_000,
         hold: Duration::from_secs(2),
+        threads: 1,
     };
     while let Some(flag) = argv.next() {
         let value = argv.next().ok_or(format!("{flag} needs a value"))?;
@@ -73,6 +77,7 @@ fn parse_args() -> Result<Args> {
             "--requests" => args.requests = value.parse().map_err(|e| bad(&e))?,
             "--size" => args.size = value.parse().map_err(|e| bad(&e))?,
             "--frames" => args.frames = value.parse().map_err(|e| bad(&e))?,
+            "--threads" => args.threads = value.parse().map_err(|e| bad(&e))?,
             "--hold-secs" => {
                 args.hold = Duration::from_secs_f64(value.parse().map_err(|e| bad(&e))?)
             }
@@ -81,6 +86,9 @@ fn parse_args() -> Result<Args> {
     }
     if args.addr.port() == 0 {
         return Err("--addr HOST:PORT is required".into());
+    }
+    if args.threads == 0 {
+        return Err("--threads must be at least 1".into());
     }
     if args.size < 2 {
         return Err("--size must be at least 2 (payload plus newline)".into());
@@ -100,6 +108,7 @@ fn main() -> ExitCode {
         "stream" => stream(&args),
         "rtt" => rtt(&args),
         "conns" => conns(&args),
+        "econns" => econns::econns(&args),
         "frames" => frames(&args),
         "idle" => idle(&args),
         other => Err(format!("unknown mode {other}")),
@@ -143,6 +152,8 @@ fn read_exact(stream: &mut TcpStream, buf: &mut [u8]) -> Result<()> {
         _ => format!("read: {e}"),
     })
 }
+
+mod econns;
 
 // The one definition of a percentile (nearest rank), shared with the
 // tcp-threaded load client so both report the same p50 for the same data.
