@@ -965,11 +965,11 @@ if [ $HAVE_EVENTLOOP = 1 ]; then
         "$(cell c1000 eventloop tokio)" "$(verdict_tokio c1000 eventloop '>=' 1.1)"
     row "1000 conns rps [event-loop 2 loops]" "$(cell c1000 c)" "$(cell c1000 tokio)" "$(cell c1000 python)" \
         "$(cell c1000 eventloop2 tokio)" "-"
-    row "1000 conns polling load [event-loop 1 loop]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
+    row "1000 polled rps [event-loop 1 loop]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
         "$(cell e1000 eventloop tokio)" "$(verdict_tokio e1000 eventloop '>=' 1.1)"
-    row "1000 conns polling load [event-loop 2 loops]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
+    row "1000 polled rps [event-loop 2 loops]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
         "$(cell e1000 eventloop2 tokio)" "-"
-    row "1000 conns polling load [threaded pool]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
+    row "1000 polled rps [threaded pool]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
         "$(cell e1000 threaded)" "-"
     row "ctx switches/request [event-loop]" "$(cell ctxsw c)" "$(cell ctxsw tokio)" "$(cell ctxsw python)" \
         "${R[ctxsw,eventloop]:--} / ${R[ctxsw,eventloop2]:--}" "(1 loop / 2 loops)"
