@@ -17,12 +17,11 @@ use std::net::Shutdown;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
-use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use super::{Args, Result, TIMEOUT, Tally, connect, request_line};
+use super::{Args, Result, TIMEOUT, Tally, connect, request_line, run_and_report};
 
 /// One connection's progress through its R requests.
 struct Conn {
@@ -70,26 +69,14 @@ pub fn econns(args: &Args) -> Result<String> {
             .map_err(|e| format!("spawning poll thread {t}: {e}"))?;
         handles.push(h);
     }
-    barrier.wait();
-    let start = Instant::now();
-    for h in handles {
-        if h.join().is_err() {
-            tally.errors.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let ok = tally.ok.load(Ordering::Relaxed);
-    let errors = tally.errors.load(Ordering::Relaxed);
-    if let Ok(slot) = first_error.lock()
-        && let Some(e) = slot.as_ref()
-    {
-        eprintln!("loadgen econns: first error: {e}");
-    }
-    Ok(format!(
-        "connections={} threads={threads} served={} requests={ok} secs={elapsed:.3} rps={:.0} errors={errors}",
+    Ok(run_and_report(
+        "econns",
+        &format!(" threads={threads}"),
         args.connections,
-        tally.connections_served.load(Ordering::Relaxed),
-        ok as f64 / elapsed
+        &barrier,
+        handles,
+        &tally,
+        &first_error,
     ))
 }
 

@@ -336,6 +336,28 @@ fn conns(args: &Args) -> Result<String> {
             }
         }
     }
+    Ok(run_and_report(
+        "conns",
+        "",
+        args.connections,
+        &barrier,
+        handles,
+        &tally,
+        &first_error,
+    ))
+}
+
+/// The timed part of `conns` and `econns`: opens the barrier (everyone is
+/// connected), joins the workers, and prints the one result line.
+fn run_and_report(
+    mode: &str,
+    extra: &str,
+    connections: usize,
+    barrier: &Barrier,
+    handles: Vec<thread::JoinHandle<()>>,
+    tally: &Tally,
+    first_error: &std::sync::Mutex<Option<String>>,
+) -> String {
     barrier.wait();
     let start = Instant::now();
     for h in handles {
@@ -349,14 +371,13 @@ fn conns(args: &Args) -> Result<String> {
     if let Ok(slot) = first_error.lock()
         && let Some(e) = slot.as_ref()
     {
-        eprintln!("loadgen conns: first error: {e}");
+        eprintln!("loadgen {mode}: first error: {e}");
     }
-    Ok(format!(
-        "connections={} served={} requests={ok} secs={elapsed:.3} rps={:.0} errors={errors}",
-        args.connections,
+    format!(
+        "connections={connections}{extra} served={} requests={ok} secs={elapsed:.3} rps={:.0} errors={errors}",
         tally.connections_served.load(Ordering::Relaxed),
         ok as f64 / elapsed
-    ))
+    )
 }
 
 /// Pipelined length-prefixed frames (4-byte big-endian length, payload;
