@@ -360,7 +360,7 @@ EXTREMES = ['0', '-1', '1e20', '86400', '100000', '4000000000', '4294967295', '1
             '18446744073709551616', '100000000000', 'NaN', 'inf', '']
 
 
-def poke(line):
+def poke(line, request=b'\x00\x00\x00\x05hello\n'):
     """One short exchange with a server that printed `line` (`listening on
     ADDR`): TCP if it accepts, else one UDP datagram. Errors are fine."""
     host, port = line.decode().split()[-1].rsplit(':', 1)
@@ -370,7 +370,7 @@ def poke(line):
     try:
         with socket.create_connection((host, int(port)), timeout=1) as sock:
             sock.settimeout(0.5)
-            sock.sendall(b'\x00\x00\x00\x05hello\n')
+            sock.sendall(request)
             sock.recv(100)
     except ConnectionRefusedError:
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -385,7 +385,8 @@ COMMANDS = [['tcp-echo', 'server'], ['tcp-echo', 'client'],
             ['udp-datagrams', 'broadcast-listen'],
             ['framing', 'server'], ['framing', 'client'], ['framing', 'upper-server'], ['framing', 'deadlock-client'],
             ['resolver-dump'], ['event-loop', 'server'], ['event-loop', 'client'],
-            ['udp-realtime', 'send'], ['udp-realtime', 'receive'], ['packet-watch']]
+            ['udp-realtime', 'send'], ['udp-realtime', 'receive'], ['packet-watch'],
+            ['http-basics', 'server'], ['http-basics', 'get'], ['http-basics', 'post']]
 
 SKIP_FLAGS = {'--port', '--host', '--help', '--version', '--trace'}
 
@@ -401,7 +402,13 @@ def try_value(cmd, flag, value, refused):
     failure (1) or a run (0, or a server we stop) are fine; a panic, an
     abort or a crash is not."""
     args = [os.path.abspath(path(cmd[0]))] + cmd[1:] + [flag, value]
-    if cmd[0] != 'resolver-dump':
+    if cmd[0] == 'http-basics' and cmd[1] != 'server':
+        # The client's address is its URL; post needs a body unless the
+        # flag tried is one.
+        args += ['http://127.0.0.1:%d/' % refused]
+        if cmd[1] == 'post' and flag not in ('--form', '--data', '--json'):
+            args += ['--data', 'x']
+    elif cmd[0] != 'resolver-dump':
         # (packet-watch's --port is its filter: the refused port will do.)
         args += ['--port', '0' if cmd[-1] in ('server', 'upper-server', 'broadcast-listen', 'receive') else str(refused)]
     else:
@@ -418,7 +425,9 @@ def try_value(cmd, flag, value, refused):
     reader.join(3)
     if first and first[0].startswith((b'listening on', b'capturing on')):
         if first[0].startswith(b'listening on'):
-            poke(first[0])
+            # An HTTP server gets a real request, so its limits are used.
+            poke(first[0], b'GET / HTTP/1.1\r\nHost: soak\r\n\r\n' if cmd[0] == 'http-basics'
+                 else b'\x00\x00\x00\x05hello\n')
         proc.send_signal(signal.SIGTERM)
     try:
         out, err = proc.communicate(timeout=3)
