@@ -843,7 +843,14 @@ def over_limit_resets(rows):
                 outcomes['reset'] += 1
             except OSError:
                 outcomes['other'] += 1
+        # The place is free only once the server has seen the holder go
+        # (its `PEER: ..., closed` line); a probe before that is refused
+        # like any newcomer. Polling a list another thread fills, bounded.
+        holder_peer = '%s:%d:' % holder.getsockname()[:2]
         holder.close()
+        end = time.monotonic() + 5
+        while not any(l.startswith(holder_peer) for l in list(server.stderr)) and time.monotonic() < end:
+            time.sleep(0.02)
         alive = probe_line(server)
         row(rows, 'tcp-threaded', '--max-connections 1: reset', n(40), time.monotonic() - started,
             outcomes['reset'] == n(40) and alive and not server.panicked(),
