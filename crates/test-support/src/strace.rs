@@ -117,6 +117,18 @@ impl Attached {
         Attached { child, dir }
     }
 
+    /// For a process that ends by itself: waits for it to exit (strace ends
+    /// when its last traced thread has) and returns every syscall seen.
+    /// Use this, not [`Attached::finish`], when the process may be exiting
+    /// at that moment: strace told to detach from a process in the middle
+    /// of its exit can hang (it did, once in CI, for udp-realtime's
+    /// receiver, which exits after its report).
+    pub fn until_exit(mut self) -> Vec<Syscall> {
+        wait_deadline(&mut self.child, DEADLINE)
+            .expect("the traced process exited, and strace with it");
+        read_dir(&self.dir)
+    }
+
     /// Detaches (SIGINT to strace) and returns every syscall seen.
     pub fn finish(mut self) -> Vec<Syscall> {
         // SAFETY: kill(2) on the strace we spawned; SIGINT makes it detach.

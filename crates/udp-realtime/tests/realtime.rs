@@ -449,7 +449,9 @@ fn the_receivers_trace_is_what_the_kernel_saw() {
     let out = run(BIN, &["send", "--port", &port, "--seconds", "0.2"], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     counters(&server);
-    let calls = strace.finish();
+    // The receiver exits by itself after its report: wait for that, rather
+    // than detach strace from a process that is exiting.
+    let calls = strace.until_exit();
     // Every recvfrom() that returned a datagram, narrated with its size;
     // the ones that found nothing (EAGAIN: back to the clock) are not.
     let kernel: Vec<i64> = calls
