@@ -157,7 +157,7 @@ mod econns;
 
 // The one definition of a percentile (nearest rank), shared with the
 // tcp-threaded load client so both report the same p50 for the same data.
-#[path = "../../../crates/tcp-threaded/src/percentile.rs"]
+#[path = "../../../crates/common/src/percentile.rs"]
 mod percentile;
 use percentile::percentile;
 

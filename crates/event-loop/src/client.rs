@@ -3,7 +3,7 @@
 //! `.`, so the client reads until it has one (the book's `recv_until`).
 //!
 //! With `--connections`, `--requests` or `--size` it is tcp-threaded's load
-//! generator instead (load.rs), speaking the echo protocol.
+//! generator instead (`common::load`), speaking the echo protocol.
 
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
@@ -12,7 +12,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use common::endpoint::{Endpoint, connect_tcp};
 use common::{narrate, out};
 
-use crate::{load, zen};
+use common::load::Load;
+
+use crate::zen;
 
 /// The longest answer we wait for: the book's are at most 24 bytes.
 const MAX_ANSWER: usize = 1024;
@@ -47,17 +49,31 @@ impl ClientArgs {
     pub fn is_load(&self) -> bool {
         self.connections.is_some() || self.requests.is_some() || self.size.is_some()
     }
+
+    fn load(&self) -> Load {
+        Load {
+            connections: self.connections.unwrap_or(8),
+            requests: self.requests.unwrap_or(100),
+            size: self.size.unwrap_or(64),
+            timeout: self.timeout,
+            echo_server: "cargo run -p event-loop -- server --protocol echo",
+        }
+    }
+
+    /// The limits no single flag can check (load mode): what the flags
+    /// cost together, say 10 000 connections of 16 MiB requests.
+    pub fn check(&self) -> Result<(), String> {
+        if self.is_load() {
+            self.load().check()
+        } else {
+            Ok(())
+        }
+    }
 }
 
 pub fn run(args: &ClientArgs) -> Result<()> {
     if args.is_load() {
-        let load = load::Load {
-            connections: args.connections.unwrap_or(8),
-            requests: args.requests.unwrap_or(100),
-            size: args.size.unwrap_or(64),
-            timeout: args.timeout,
-        };
-        return load::run(&args.endpoint, &load);
+        return common::load::run(&args.endpoint.host, args.endpoint.port, &args.load());
     }
     let questions: Vec<&str> = if args.questions.is_empty() {
         zen::shuffled()

@@ -25,7 +25,6 @@ mod client;
 mod connection;
 mod deadlines;
 mod listener;
-mod load;
 mod protocol;
 mod reactor;
 mod server;
@@ -33,7 +32,7 @@ mod zen;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// One thread, nonblocking sockets, readiness: the book's zen server (and a
 /// line echo), its client, and a load generator.
@@ -57,6 +56,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Client(args) = &cli.command
+        && let Err(message) = args.check()
+    {
+        // A usage error like clap's own: exit 2, before any socket is made.
+        Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, message)
+            .exit();
+    }
     common::trace::set_enabled(cli.trace);
     let (result, server) = match &cli.command {
         Command::Server(args) => (server::run(args), "cargo run -p event-loop -- server"),

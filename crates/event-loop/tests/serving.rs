@@ -191,6 +191,20 @@ fn the_client_refuses_a_question_without_its_mark_and_explains_refusal() {
 }
 
 #[test]
+fn load_flags_that_cost_too_much_together_are_usage_errors() {
+    // 10 000 connections of 16 MiB requests would allocate 320 GiB: each
+    // flag is in its range, the product is not.
+    for args in [
+        ["client", "--connections", "10000", "--size", "16777216"],
+        ["client", "--connections", "10000", "--requests", "10000"],
+    ] {
+        let out = run(BIN, &args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("at most"), "{}", stderr(&out));
+    }
+}
+
+#[test]
 fn past_max_connections_a_client_sees_eof_and_the_others_keep_working() {
     let server = server(&["--max-connections", "2"]);
     let mut first = server.connect();

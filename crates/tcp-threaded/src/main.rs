@@ -23,7 +23,6 @@
 mod client;
 mod connection;
 mod lines;
-mod percentile;
 mod plural;
 mod pool;
 mod server;

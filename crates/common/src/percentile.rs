@@ -1,9 +1,9 @@
 //! The one definition of a percentile in this repository: nearest rank.
 //! The p-th percentile of n sorted samples is the sample at rank
 //! ceil(p/100 * n), counting from 1: a value that was really measured, and
-//! at least p% of the samples are at or below it. The load client here and
-//! bench/loadgen (which includes this file) report the same figure for the
-//! same data.
+//! at least p% of the samples are at or below it. The load client
+//! (`common::load`) and bench/loadgen (which includes this file) report the
+//! same figure for the same data.
 //!
 //! This file stands alone (no `use crate::`) so that loadgen can include it.
 
