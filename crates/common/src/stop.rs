@@ -292,14 +292,20 @@ impl Incoming<'_> {
     }
 }
 
-fn is_exhaustion(e: &io::Error) -> bool {
+/// Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): the
+/// client stays queued in the backlog, so accepting again at once would
+/// fail again, forever. Back off, then try again.
+pub fn is_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
 }
 
-fn is_one_client(e: &io::Error) -> bool {
+/// An `accept()` error about one client only: it gave up between its SYN
+/// and our accept (ECONNABORTED), or Linux passes on a network error of
+/// that one connection (accept(2), "Error handling"). Serve on.
+pub fn is_one_client(e: &io::Error) -> bool {
     use libc::*;
     matches!(
         e.raw_os_error(),

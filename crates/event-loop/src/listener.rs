@@ -8,9 +8,11 @@
 //!   join it.
 //! - [`raise_descriptor_limit`]: every client is a descriptor; the default
 //!   limit (`ulimit -n`, often 1024) is far below `--max-connections`.
-//! - [`is_exhaustion`], [`is_one_client`]: what an `accept()` error means.
+//!
+//! What an `accept()` error means is `common::stop`'s to say
+//! ([`common::stop::is_exhaustion`], [`common::stop::is_one_client`]): the
+//! blocking servers' `Stop::incoming` and this loop answer it alike.
 
-use std::io;
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
@@ -123,35 +125,4 @@ pub fn raise_descriptor_limit(wanted: u64, max_connections: u32) {
             limit.rlim_max
         );
     }
-}
-
-/// Out of descriptors or memory: the client stays queued in the backlog,
-/// so accepting again at once would fail again, forever.
-pub fn is_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
-}
-
-/// An error about one client only: it gave up between its SYN and our
-/// accept (ECONNABORTED), or Linux passes on a network error of that one
-/// connection (accept(2), "Error handling"). Serve on.
-pub fn is_one_client(e: &io::Error) -> bool {
-    use libc::*;
-    matches!(
-        e.raw_os_error(),
-        Some(
-            ECONNABORTED
-                | EPROTO
-                | ENOPROTOOPT
-                | EHOSTDOWN
-                | ENONET
-                | EHOSTUNREACH
-                | EOPNOTSUPP
-                | ENETDOWN
-                | ENETUNREACH
-                | EPERM
-        )
-    )
 }

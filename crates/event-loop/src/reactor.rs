@@ -36,7 +36,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::connection::{Connection, Ready, Scratch, Settings, Status};
 use crate::deadlines::Deadlines;
-use crate::listener::{is_exhaustion, is_one_client};
+use common::stop::{is_exhaustion, is_one_client};
 
 /// The listener's token; clients get 0, 1, 2, ... (their index in `conns`).
 const LISTENER: Token = Token(usize::MAX - 1);
