@@ -399,33 +399,40 @@ done
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 RSS_SERVERS=(c tokio python)
 [ $HAVE_THREADED = 1 ] && RSS_SERVERS+=(threaded-thread)
-log "RSS with 1000 idle connections"
-for kind in "${RSS_SERVERS[@]}"; do
-    start "$kind" || continue
-    # loadgen prints `connected=N` once every connection is open, then holds
-    # them: read that line (30 s at most) and measure while they are held.
+# idle_rss KIND N SUFFIX: a fresh KIND server holding N idle connections
+# from loadgen; its RSS (MB) in R[rssSUFFIX,KIND], its threads in
+# R[threadsSUFFIX,KIND]. loadgen prints `connected=N` once every connection
+# is open, then holds them: read that line (bounded: connecting N threads
+# takes a while) and measure while they are held.
+idle_rss() {
+    local kind=$1 n=$2 suffix=$3 wait_secs=$((30 + $2 * 6 / 1000)) connected kb threads idle_pid idle_fd idle_line
+    start "$kind" || return
     rm -f "$WORK/idle.fifo"
     mkfifo "$WORK/idle.fifo"
-    timeout 60 "$LOADGEN" idle --addr "$SRV_ADDR" --connections 1000 --hold-secs 1.5 \
-        >"$WORK/idle.fifo" 2>"$WORK/idle-$kind.err" &
+    timeout $((wait_secs + 60)) "$LOADGEN" idle --addr "$SRV_ADDR" --connections "$n" --hold-secs 1.5 \
+        >"$WORK/idle.fifo" 2>"$WORK/idle$suffix-$kind.err" &
     idle_pid=$!
     exec {idle_fd}<"$WORK/idle.fifo"
     idle_line=
-    IFS= read -r -t 30 -u "$idle_fd" idle_line
+    IFS= read -r -t "$wait_secs" -u "$idle_fd" idle_line
     connected=$(field "$idle_line" connected)
     kb=$(rss_kb "$SRV_PID")
     threads=$(awk '/^Threads:/ {print $2}' "/proc/$SRV_PID/status" 2>/dev/null)
     cat <&"$idle_fd" >/dev/null # the rest, until loadgen exits
     exec {idle_fd}<&-
     wait "$idle_pid"
-    if [ "$connected" = 1000 ] && [ -n "$kb" ]; then
-        R[rss,$kind]=$(awk -v kb="$kb" 'BEGIN {printf "%.1f", kb / 1024}')
-        R[threads,$kind]=$threads
+    if [ "$connected" = "$n" ] && [ -n "$kb" ]; then
+        R[rss$suffix,$kind]=$(awk -v kb="$kb" 'BEGIN {printf "%.1f", kb / 1024}')
+        R[threads$suffix,$kind]=$threads
     else
-        R[rss,$kind]="FAIL(${connected:-0}/1000)"
-        log "idle $kind: $(tail -n 2 "$WORK/idle-$kind.err")"
+        R[rss$suffix,$kind]="FAIL(${connected:-0}/$n)"
+        log "idle$suffix $kind: $(tail -n 2 "$WORK/idle$suffix-$kind.err")"
     fi
     stop "$SRV_PID"
+}
+log "RSS with 1000 idle connections"
+for kind in "${RSS_SERVERS[@]}"; do
+    idle_rss "$kind" 1000 ""
 done
 
 # ---------------------------------------------------------------- event-loop: 10 000 idle
@@ -433,38 +440,14 @@ done
 # event loop: what a connection costs when it is not a thread. Fresh servers.
 IDLE_MANY=10000
 eventloop_idle_rss() {
-    local kind connected kb threads idle_pid idle_fd idle_line
+    local kind
     if [ "$(ulimit -n)" -lt $((IDLE_MANY + 100)) ]; then
         log "ulimit -n is $(ulimit -n): $IDLE_MANY idle connections skipped"
         return
     fi
     log "RSS with $IDLE_MANY idle connections (tokio, event-loop)"
     for kind in tokio eventloop; do
-        start "$kind" || continue
-        # As above: read loadgen's `connected=N` (90 s at most: 10 000
-        # threads connect), measure while the connections are held.
-        rm -f "$WORK/idle.fifo"
-        mkfifo "$WORK/idle.fifo"
-        timeout 150 "$LOADGEN" idle --addr "$SRV_ADDR" --connections $IDLE_MANY --hold-secs 1.5 \
-            >"$WORK/idle.fifo" 2>"$WORK/idle10k-$kind.err" &
-        idle_pid=$!
-        exec {idle_fd}<"$WORK/idle.fifo"
-        idle_line=
-        IFS= read -r -t 90 -u "$idle_fd" idle_line
-        connected=$(field "$idle_line" connected)
-        kb=$(rss_kb "$SRV_PID")
-        threads=$(awk '/^Threads:/ {print $2}' "/proc/$SRV_PID/status" 2>/dev/null)
-        cat <&"$idle_fd" >/dev/null # the rest, until loadgen exits
-        exec {idle_fd}<&-
-        wait "$idle_pid"
-        if [ "$connected" = $IDLE_MANY ] && [ -n "$kb" ]; then
-            R[rss10k,$kind]=$(awk -v kb="$kb" 'BEGIN {printf "%.1f", kb / 1024}')
-            R[threads10k,$kind]=$threads
-        else
-            R[rss10k,$kind]="FAIL(${connected:-0}/$IDLE_MANY)"
-            log "idle10k $kind: $(tail -n 2 "$WORK/idle10k-$kind.err")"
-        fi
-        stop "$SRV_PID"
+        idle_rss "$kind" $IDLE_MANY 10k
     done
 }
 [ $HAVE_EVENTLOOP = 1 ] && eventloop_idle_rss
