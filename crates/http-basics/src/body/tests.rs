@@ -3,29 +3,9 @@
 //! themselves; arbitrary bytes must never panic a decoder nor yield more
 //! than its limit.
 
-use std::io::{self, Read};
-
 use proptest::prelude::*;
 
 use super::*;
-
-/// Hands out `data` in reads of the given sizes (cycled), like TCP does.
-struct Chunky<'a> {
-    data: &'a [u8],
-    sizes: Vec<usize>,
-    next: usize,
-}
-
-impl Read for Chunky<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let size = self.sizes[self.next % self.sizes.len()].max(1);
-        self.next += 1;
-        let n = size.min(buf.len()).min(self.data.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
-    }
-}
 
 fn decode(
     data: &[u8],
@@ -33,11 +13,8 @@ fn decode(
     max: usize,
     reads: &[usize],
 ) -> (Result<usize, BodyError>, Vec<u8>, Vec<u8>) {
-    let mut wire = Wire::new(Chunky {
-        data,
-        sizes: reads.to_vec(),
-        next: 0,
-    });
+    // `data` in reads of the given sizes (cycled), as TCP hands it out.
+    let mut wire = Wire::new(test_support::Chunky::new(data.to_vec(), reads.to_vec()));
     let mut out = Vec::new();
     let result = read_body(&mut wire, framing, max, &mut out);
     let mut rest = wire.buffer().to_vec();
