@@ -388,6 +388,18 @@ fn without_cap_net_raw_it_says_to_use_sudo() {
     );
 }
 
+/// A thread sending `payload` to `to` as fast as it can until `done` is
+/// set, or for 20 s at most.
+fn flood(to: SocketAddr, payload: &'static [u8], done: Arc<AtomicBool>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let started = Instant::now();
+        while !done.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(20) {
+            let _ = socket.send_to(payload, to);
+        }
+    })
+}
+
 #[test]
 fn nothing_unfiltered_slips_in_before_the_filter() {
     private_network();
@@ -395,14 +407,7 @@ fn nothing_unfiltered_slips_in_before_the_filter() {
     let noise = UdpSocket::bind("127.0.0.1:0").unwrap();
     let target = noise.local_addr().unwrap();
     let done = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&done);
-    let flood = thread::spawn(move || {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let started = Instant::now();
-        while !flag.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(20) {
-            let _ = socket.send_to(b"noise", target);
-        }
-    });
+    let flood = flood(target, b"noise", Arc::clone(&done));
     let ours = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = ours.local_addr().unwrap().port();
     // Each start is a chance for a noise packet to slip in (one in three
@@ -994,16 +999,7 @@ fn a_flood_holds_up_no_stop() {
     let watch = Watch::start(BIN, &args, "capturing on lo");
     let done = Arc::new(AtomicBool::new(false));
     let floods: Vec<_> = (0..2)
-        .map(|_| {
-            let done = Arc::clone(&done);
-            thread::spawn(move || {
-                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-                let started = Instant::now();
-                while !done.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(20) {
-                    let _ = socket.send_to(&[0; 100], to);
-                }
-            })
-        })
+        .map(|_| flood(to, &[0; 100], Arc::clone(&done)))
         .collect();
     let mut lines = Vec::new();
     // Well under way: thousands of lines printed.
