@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use packet_watch::decode::LinkType;
 use packet_watch::pcap;
+use test_support::wait_deadline;
 
 const BIN: &str = env!("CARGO_BIN_EXE_packet-watch");
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -111,13 +112,7 @@ impl Watch {
         let started = Instant::now();
         // SAFETY: kill(2) on our own child, not yet reaped.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(started.elapsed() < DEADLINE, "still running after SIGINT");
-            thread::sleep(Duration::from_millis(5));
-        };
+        let status = wait_deadline(&mut self.child, DEADLINE).expect("still running after SIGINT");
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "took {:?} to stop",
@@ -477,16 +472,7 @@ fn json_objects_have_exactly_the_designed_keys() {
     echo_client(addr, &["hi"]);
     server.join().unwrap();
     let mut watch = watch;
-    let status = {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(s) = watch.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "--count 3 did not end it");
-            thread::sleep(Duration::from_millis(5));
-        }
-    };
+    let status = wait_deadline(&mut watch.child, DEADLINE).expect("--count 3 did not end it");
     assert!(status.success());
     let lines: Vec<String> = watch.stdout.try_iter().collect();
     let lines = if lines.len() < 3 {
@@ -618,18 +604,6 @@ fn read_rejects_what_is_not_a_whole_pcap() {
     assert_eq!(run(&empty).status.code(), Some(1));
 }
 
-/// Waits (bounded) for a child to end by itself.
-fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < within {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
 /// The interface disappears under the capture (a lab torn down, a USB
 /// adapter pulled): the kernel reports ENETDOWN on the socket, and poll()
 /// says POLLERR at once, every time. The capture must end with an error,
@@ -652,7 +626,7 @@ fn an_interface_that_goes_away_ends_the_capture() {
         "capturing on pwgone0",
     );
     ip(&["link", "del", "pwgone0"]);
-    let status = wait_exit(&mut watch.child, Duration::from_secs(5));
+    let status = wait_deadline(&mut watch.child, Duration::from_secs(5));
     let stderr = watch.stderr();
     assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
     assert!(
@@ -705,7 +679,7 @@ fn a_stdout_nobody_reads_holds_up_no_stop() {
     let started = Instant::now();
     // SAFETY: kill(2) on our own child, not yet reaped.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let status = wait_deadline(&mut child, Duration::from_secs(10));
     let took = started.elapsed();
     guard.0 = None;
     let stderr = stderr.recv_timeout(DEADLINE).unwrap_or_default();
@@ -1050,7 +1024,7 @@ fn count_and_pcap_save_exactly_what_is_shown() {
     for i in 0..5u8 {
         sender.send_to(&[i; 10], to).unwrap();
     }
-    let status = wait_exit(&mut watch.child, DEADLINE);
+    let status = wait_deadline(&mut watch.child, DEADLINE);
     assert!(status.is_some_and(|s| s.success()), "{}", watch.stderr());
     let out = Command::new("tcpdump")
         .args(["-nr"])

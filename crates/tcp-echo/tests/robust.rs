@@ -42,17 +42,7 @@ impl Drop for Reaped {
 impl Reaped {
     /// Waits for the exit, for at most `timeout`.
     fn wait_for(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.0.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            // Polling an exit (std has no wait with a timeout), not a sync.
-            thread::sleep(Duration::from_millis(5));
-        }
+        test_support::wait_deadline(&mut self.0, timeout)
     }
 }
 

@@ -644,18 +644,8 @@ impl Drop for Guard {
 
 /// Waits (bounded) for the child to exit.
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running after {DEADLINE:?}"
-        );
-        // Polling a child's exit: std has no blocking wait with a timeout.
-        thread::sleep(Duration::from_millis(5));
-    }
+    test_support::wait_deadline(child, DEADLINE)
+        .unwrap_or_else(|| panic!("still running after {DEADLINE:?}"))
 }
 
 /// Starts `server --port 0 ARGS...` with its stderr going to `stderr`

@@ -223,8 +223,9 @@ pub fn refused_port() -> (socket2::Socket, u16) {
     (socket, port)
 }
 
-/// Waits for `child` to exit, polling `try_wait`, for at most `timeout`.
-pub(crate) fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+/// Waits for `child` to exit, polling `try_wait` (std has no blocking wait
+/// with a timeout), for at most `timeout`; `None` if it is still running.
+pub fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {

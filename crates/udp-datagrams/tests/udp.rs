@@ -760,15 +760,8 @@ impl Drop for Killed {
 
 /// Waits (bounded) for `child` to exit; returns its status.
 fn exit_status(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "still running after 10 s");
-        // Polling a child's exit: std has no wait with a timeout.
-        thread::sleep(Duration::from_millis(5));
-    }
+    test_support::wait_deadline(child, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running after 10 s"))
 }
 
 /// The write end of a pipe whose read end is already closed (`| head

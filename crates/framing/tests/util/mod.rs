@@ -79,18 +79,8 @@ impl Proc {
 
     /// Waits (bounded by DEADLINE) for the exit; panics if it never comes.
     pub fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after {DEADLINE:?}"
-            );
-            // Polling for an exit: std has no blocking wait with a timeout.
-            thread::sleep(Duration::from_millis(5));
-        }
+        test_support::wait_deadline(&mut self.child, DEADLINE)
+            .unwrap_or_else(|| panic!("still running after {DEADLINE:?}"))
     }
 
     /// Sends `signal`; returns the exit status and how long it took.
