@@ -2,37 +2,68 @@
 //! of a blocking design. Multi-threaded tokio runtime (one worker per CPU),
 //! one task per connection, 64 KiB buffer, TCP_NODELAY like the lessons.
 //!
-//! Usage: `tokio-echo [--host 127.0.0.1] [--port 0]`; the first stdout line
-//! is `listening on ADDR`. Runs until killed (the bench kills it).
+//! Usage: `tokio-echo [--host 127.0.0.1] [--port 0] [--workers N]`; the first
+//! stdout line is `listening on ADDR`. Runs until killed (the bench kills it).
+//! `--workers 1` runs tokio's current-thread runtime: everything on one
+//! thread, the like-for-like baseline for event-loop's `--loops 1`. Without
+//! it, tokio's default: a multi-threaded runtime with one worker per CPU.
 
 use std::io::Write;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-fn parse_args() -> Result<(String, u16), String> {
-    let (mut host, mut port) = ("127.0.0.1".to_string(), 0u16);
+struct Args {
+    host: String,
+    port: u16,
+    /// None: tokio's default multi-threaded runtime. Some(1): current-thread.
+    workers: Option<usize>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let (mut host, mut port, mut workers) = ("127.0.0.1".to_string(), 0u16, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--host" => host = value,
             "--port" => port = value.parse().map_err(|e| format!("--port {value}: {e}"))?,
+            "--workers" => match value.parse::<usize>() {
+                Ok(n @ 1..=64) => workers = Some(n),
+                _ => return Err(format!("--workers {value}: expected 1..=64")),
+            },
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
-    Ok((host, port))
+    Ok(Args { host, port, workers })
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let (host, port) = match parse_args() {
+fn main() -> std::process::ExitCode {
+    let args = match parse_args() {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("error: {e}\nusage: tokio-echo [--host H] [--port P]");
+            eprintln!("error: {e}\nusage: tokio-echo [--host H] [--port P] [--workers N]");
             return std::process::ExitCode::from(2);
         }
     };
+    let runtime = match args.workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    };
+    match runtime {
+        Ok(rt) => rt.block_on(serve(args.host, args.port)),
+        Err(e) => {
+            eprintln!("error: starting the tokio runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(host: String, port: u16) -> std::process::ExitCode {
     let listener = match TcpListener::bind((host.as_str(), port)).await {
         Ok(l) => l,
         Err(e) => {
