@@ -5,14 +5,15 @@
 # Baselines (bench/, its own cargo workspace so lessons never compile tokio):
 #   C      bench/c/echo.c, thread per connection, blocking (gcc -O2 -pthread)
 #   tokio  bench/tokio-echo, multi-threaded runtime, one task per connection
+#          (and `--workers 1`, tokio's current-thread runtime, beside event-loop)
 #   Python bench/python/echo_server.py, socketserver.ThreadingTCPServer
 #   C-unbuf bench/c/frames_unbuffered.c, a length-framed server that reads
 #          4 bytes then the payload (2 reads per frame), for the framing rows
 # Load: bench/loadgen (std threads, blocking sockets, every reply verified).
 # Lessons measured when their binary builds: tcp-echo (stream, round trips),
 # tcp-threaded (100/1000 connections, idle RSS), framing (frames, reads),
-# event-loop (100/1000 connections with --loops 1 and 2, compared with tokio;
-# RSS with 10 000 idle connections against tokio's).
+# event-loop (100/1000 connections with --loops 1 and 2, compared with tokio
+# and with tokio on one thread; RSS with 10 000 idle connections against tokio's).
 #
 # Every server starts on port 0 and is killed by the EXIT trap; all traffic
 # is on 127.0.0.1; every wait is bounded. Single-stream throughput is the
@@ -117,6 +118,8 @@ server_cmd() {
     case $1 in
         c) echo "$WORK/c-echo 0" ;;
         tokio) echo "$BBIN/tokio-echo --port 0" ;;
+        # tokio's current-thread runtime: one thread, like event-loop --loops 1.
+        tokio1) echo "$BBIN/tokio-echo --port 0 --workers 1" ;;
         python) echo "$PY $BENCH/python/echo_server.py 0" ;;
         tcp-echo) echo "$BIN/tcp-echo server --port 0" ;;
         threaded) echo "$BIN/tcp-threaded server --port 0" ;;
@@ -294,13 +297,14 @@ done
 # The tcp-echo server serves one client at a time: it has no rows here.
 CONN_SERVERS=(c tokio python)
 [ $HAVE_THREADED = 1 ] && CONN_SERVERS+=(threaded threaded-thread)
-# event-loop: one loop and two (SO_REUSEPORT), in the same rounds as tokio.
-[ $HAVE_EVENTLOOP = 1 ] && CONN_SERVERS+=(eventloop eventloop2)
+# event-loop: one loop and two (SO_REUSEPORT), in the same rounds as tokio
+# and as tokio on one thread (the like-for-like baseline for one loop).
+[ $HAVE_EVENTLOOP = 1 ] && CONN_SERVERS+=(eventloop eventloop2 tokio1)
 stop_kind tcp-echo
-for kind in threaded threaded-thread eventloop eventloop2; do
+for kind in threaded threaded-thread eventloop eventloop2 tokio1; do
     case $kind in
         threaded*) [ $HAVE_THREADED = 1 ] || continue ;;
-        eventloop*) [ $HAVE_EVENTLOOP = 1 ] || continue ;;
+        eventloop* | tokio1) [ $HAVE_EVENTLOOP = 1 ] || continue ;;
     esac
     start "$kind" || continue
     SPID[$kind]=$SRV_PID SADDR[$kind]=$SRV_ADDR
@@ -952,6 +956,15 @@ if [ $HAVE_EVENTLOOP = 1 ]; then
         "$(cell e1000 eventloop tokio)" "$(verdict_tokio e1000 eventloop '>=' 1.1)"
     row "1000 polled rps [event-loop 2 loops]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
         "$(cell e1000 eventloop2 tokio)" "-"
+    # Like for like: one loop against tokio confined to one thread. The
+    # tokio column is tokio 1 thread (x: to tokio's default runtime); the
+    # lesson column's x is to tokio 1 thread.
+    row "100 conns rps [1 loop/tokio 1thr]" "-" "$(cell c100 tokio1 tokio)" "-" \
+        "$(cell c100 eventloop tokio1)" "(like for like)"
+    row "1000 conns rps [1 loop/tokio 1thr]" "-" "$(cell c1000 tokio1 tokio)" "-" \
+        "$(cell c1000 eventloop tokio1)" "(like for like)"
+    row "1000 polled [1 loop/tokio 1thr]" "-" "$(cell e1000 tokio1 tokio)" "-" \
+        "$(cell e1000 eventloop tokio1)" "(like for like)"
     row "1000 polled rps [threaded pool]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
         "$(cell e1000 threaded)" "-"
     row "ctx switches/request [event-loop]" "$(cell ctxsw c)" "$(cell ctxsw tokio)" "$(cell ctxsw python)" \
@@ -960,6 +973,7 @@ if [ $HAVE_EVENTLOOP = 1 ]; then
         "${R[syscalls,eventloop]:--} / ${R[syscalls,eventloop2]:--}" "(1 loop / 2 loops)"
     row "server CPU us/request [event-loop]" "$(cell cpuus c)" "$(cell cpuus tokio)" "$(cell cpuus python)" \
         "${R[cpuus,eventloop]:--} / ${R[cpuus,eventloop2]:--}" "(1 loop / 2 loops)"
+    row "server CPU us/request [tokio 1 thr]" "-" "${R[cpuus,tokio1]:--}" "-" "${R[cpuus,eventloop]:--}" "(1 loop)"
     row "RSS MB, $IDLE_MANY idle [event-loop]" "-" "${R[rss10k,tokio]:--}" "-" \
         "$(cell rss10k eventloop tokio)" "$(verdict_tokio rss10k eventloop '<=' 1.0)"
     row "server threads, $IDLE_MANY idle" "-" "${R[threads10k,tokio]:--}" "-" "${R[threads10k,eventloop]:--}" "-"
