@@ -968,12 +968,11 @@ if [ $HAVE_EVENTLOOP = 1 ]; then
     row "1000 polled rps [threaded pool]" "$(cell e1000 c)" "$(cell e1000 tokio)" "-" \
         "$(cell e1000 threaded)" "-"
     row "ctx switches/request [event-loop]" "$(cell ctxsw c)" "$(cell ctxsw tokio)" "$(cell ctxsw python)" \
-        "${R[ctxsw,eventloop]:--} / ${R[ctxsw,eventloop2]:--}" "(1 loop / 2 loops)"
+        "${R[ctxsw,eventloop]:--} / ${R[ctxsw,eventloop2]:--}" "(1 loop / 2 loops; tokio 1thr ${R[ctxsw,tokio1]:--})"
     row "server syscalls/request [event-loop]" "$(cell syscalls c)" "$(cell syscalls tokio)" "$(cell syscalls python)" \
-        "${R[syscalls,eventloop]:--} / ${R[syscalls,eventloop2]:--}" "(1 loop / 2 loops)"
+        "${R[syscalls,eventloop]:--} / ${R[syscalls,eventloop2]:--}" "(1 loop / 2 loops; tokio 1thr ${R[syscalls,tokio1]:--})"
     row "server CPU us/request [event-loop]" "$(cell cpuus c)" "$(cell cpuus tokio)" "$(cell cpuus python)" \
-        "${R[cpuus,eventloop]:--} / ${R[cpuus,eventloop2]:--}" "(1 loop / 2 loops)"
-    row "server CPU us/request [tokio 1 thr]" "-" "${R[cpuus,tokio1]:--}" "-" "${R[cpuus,eventloop]:--}" "(1 loop)"
+        "${R[cpuus,eventloop]:--} / ${R[cpuus,eventloop2]:--}" "(1 loop / 2 loops; tokio 1thr ${R[cpuus,tokio1]:--})"
     row "RSS MB, $IDLE_MANY idle [event-loop]" "-" "${R[rss10k,tokio]:--}" "-" \
         "$(cell rss10k eventloop tokio)" "$(verdict_tokio rss10k eventloop '<=' 1.0)"
     row "server threads, $IDLE_MANY idle" "-" "${R[threads10k,tokio]:--}" "-" "${R[threads10k,eventloop]:--}" "-"
