@@ -35,7 +35,11 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
-    Ok(Args { host, port, workers })
+    Ok(Args {
+        host,
+        port,
+        workers,
+    })
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,12 +51,16 @@ fn main() -> std::process::ExitCode {
         }
     };
     let runtime = match args.workers {
-        Some(1) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
         Some(n) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(n)
             .enable_all()
             .build(),
-        None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
     };
     match runtime {
         Ok(rt) => rt.block_on(serve(args.host, args.port)),
