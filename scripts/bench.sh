@@ -310,14 +310,19 @@ for kind in threaded threaded-thread eventloop eventloop2 tokio1; do
     SPID[$kind]=$SRV_PID SADDR[$kind]=$SRV_ADDR
 done
 
-# conns_run ROW C R: C connections x R requests of 64 bytes on every server.
+# conns_run ROW C R MODE [ARGS...]: C connections x R requests of 64 bytes
+# on every connection server, from `loadgen MODE ARGS`, ROUNDS rounds.
 conns_run() {
-    local row=$1 c=$2 r=$3 round kind line
-    log "$c connections x $r requests of 64 bytes, $ROUNDS rounds"
+    local row=$1 c=$2 r=$3 mode=$4 round kind line skip=
+    shift 4
+    # The polled rows leave Python out: its row would only add minutes.
+    [ "$mode" = econns ] && skip=python
+    log "$c connections x $r requests of 64 bytes (loadgen $mode${*:+ $*}), $ROUNDS rounds"
     for ((round = 1; round <= ROUNDS; round++)); do
         for kind in "${CONN_SERVERS[@]}"; do
+            [ "$kind" = "$skip" ] && continue
             [ -n "${SADDR[$kind]:-}" ] || continue
-            line=$(load "$row $kind" "$LOADGEN" conns --addr "${SADDR[$kind]}" \
+            line=$(load "$row $kind" "$LOADGEN" "$mode" "$@" --addr "${SADDR[$kind]}" \
                 --connections "$c" --requests "$r" --size 64)
             if [ "$(field "$line" errors)" = 0 ] && [ "$(field "$line" served)" = "$c" ]; then
                 add_sample "$row" "$kind" "$(field "$line" rps)"
@@ -328,44 +333,21 @@ conns_run() {
         done
     done
     for kind in "${CONN_SERVERS[@]}"; do
+        [ "$kind" = "$skip" ] && continue
         # Median, not best: the timed part includes the server accepting
         # and spawning for late connections, which swings both ways.
         R[$row,$kind]=$(median "${SAMPLES[$row,$kind]:-}")
         [ -n "${R[${row}_fail,$kind]:-}" ] && R[$row,$kind]="FAIL(${R[${row}_fail,$kind]})"
     done
 }
-conns_run c100 100 500
-conns_run c1000 1000 100
-
+conns_run c100 100 500 conns
+conns_run c1000 1000 100 conns
 # The same 1000 connections from `loadgen econns`: two threads polling
 # (as wrk does) instead of a thread per connection. With 1000 client
 # threads on these 2 cores, a one-thread server gets one scheduler share
 # among them (event-loop's README measures it); a polling load leaves the
 # server the CPU the load does not use, whatever its thread count.
-# Python is left out: its row would only add minutes.
-econns_run() {
-    local row=$1 c=$2 r=$3 round kind line
-    log "$c connections x $r requests of 64 bytes from 2 polling threads, $ROUNDS rounds"
-    for ((round = 1; round <= ROUNDS; round++)); do
-        for kind in "${CONN_SERVERS[@]}"; do
-            [ "$kind" = python ] && continue
-            [ -n "${SADDR[$kind]:-}" ] || continue
-            line=$(load "$row $kind" "$LOADGEN" econns --threads 2 --addr "${SADDR[$kind]}" \
-                --connections "$c" --requests "$r" --size 64)
-            if [ "$(field "$line" errors)" = 0 ] && [ "$(field "$line" served)" = "$c" ]; then
-                add_sample "$row" "$kind" "$(field "$line" rps)"
-            else
-                R[${row}_fail,$kind]="$(field "$line" served)/$c served"
-            fi
-        done
-    done
-    for kind in "${CONN_SERVERS[@]}"; do
-        [ "$kind" = python ] && continue
-        R[$row,$kind]=$(median "${SAMPLES[$row,$kind]:-}")
-        [ -n "${R[${row}_fail,$kind]:-}" ] && R[$row,$kind]="FAIL(${R[${row}_fail,$kind]})"
-    done
-}
-econns_run e1000 1000 300
+conns_run e1000 1000 300 econns --threads 2
 
 # Context switches per request at 100 connections, counted by perf over all
 # the server's threads (perf stat -p follows threads created while it runs).
