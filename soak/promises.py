@@ -268,17 +268,20 @@ def drain(sock):
         pass
 
 
-def trickler(server, going):
-    sock = connect(server, timeout=3)
-    try:
-        for i in range(400):  # a byte every 50 ms, at most 20 s
-            sock.send(b'1')
-            if i == 5:
-                going.set()
-            time.sleep(0.05)  # the trickle rate (the attack), not synchronisation
-    except OSError:
-        pass
-    going.set()
+def trickler(data=b'1' * 400):
+    """Sends `data` a byte every 50 ms (400 bytes: at most 20 s)."""
+    def peer(server, going):
+        sock = connect(server, timeout=3)
+        try:
+            for i, byte in enumerate(data):
+                sock.send(bytes([byte]))
+                if i == 5:
+                    going.set()
+                time.sleep(0.05)  # the trickle rate (the attack), not synchronisation
+        except OSError:
+            pass
+        going.set()
+    return peer
 
 
 def pipeliner(server, going):
@@ -295,7 +298,7 @@ def pipeliner(server, going):
 
 def stops(rows):
     for name, args, _ in TCP_SERVERS:
-        stop_while(rows, name, args, trickler, 'a client trickles a byte every 50 ms')
+        stop_while(rows, name, args, trickler(), 'a client trickles a byte every 50 ms')
     stop_while(rows, 'tcp-echo', ['tcp-echo', 'server'], streamer(), 'a client streams')
     stop_while(rows, 'framing length', ['framing', 'server', '--strategy', 'length', '--max-frame', '4294967295'],
                streamer(struct.pack('!I', 0xFFFFFFF0)), 'a client streams a 4 GB frame')
@@ -1359,19 +1362,9 @@ def http_pool_held(rows):
 
 def http_stops(rows):
     """SIGTERM while a head trickles, and while a body streams in."""
-    def head_trickler(server, going):
-        sock = connect(server, timeout=3)
-        try:
-            for i, byte in enumerate(b'GET /hello.txt HTTP/1.1\r\nHost: soak\r\nX-Slow: ' + b'y' * 400):
-                sock.send(bytes([byte]))
-                if i == 5:
-                    going.set()
-                time.sleep(0.05)  # the trickle rate (the attack), not synchronisation
-        except OSError:
-            pass
-        going.set()
-
-    stop_while(rows, 'http-basics', ['http-basics', 'server'], head_trickler, 'a head trickles a byte every 50 ms')
+    stop_while(rows, 'http-basics', ['http-basics', 'server'],
+               trickler(b'GET /hello.txt HTTP/1.1\r\nHost: soak\r\nX-Slow: ' + b'y' * 400),
+               'a head trickles a byte every 50 ms')
     stop_while(rows, 'http-basics', ['http-basics', 'server', '--max-body', '1073741824'],
                streamer(b'POST /echo HTTP/1.1\r\nHost: soak\r\nContent-Length: 1073741824\r\n\r\n'),
                'a 1 GB body streams in')
